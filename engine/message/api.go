@@ -1,7 +1,7 @@
 package message
 
 // This file fixes the package's API; the bodies live in encode.go, decode.go,
-// properties.go and hash.go.
+// properties.go, hash.go and msgid.go.
 
 // Magic codes of the stored-message layout (RocketMQ MessageDecoder.java).
 const (
@@ -57,9 +57,9 @@ const (
 
 // Limits of the layout.
 const (
-	MaxTopicLenV1    = 127    // longer topics need MagicV2
-	MaxTopicLen      = 32767  // 2-byte topic length
-	MaxPropertiesLen = 32767  // int16 properties length
+	MaxTopicLenV1    = 127   // longer topics need MagicV2
+	MaxTopicLen      = 32767 // 2-byte topic length
+	MaxPropertiesLen = 32767 // int16 properties length
 )
 
 // Host is a socket address as stored in a message: 4 or 16 address bytes and
