@@ -152,11 +152,11 @@ func TestRejectsBadRequests(t *testing.T) {
 	l := mustOpen(t, testOptions(t, t.TempDir(), AsyncFlush, WritePwrite), RecoveryHint{Flushed: -1})
 	defer l.Close()
 	for name, r := range map[string]*Request{
-		"empty":     {},
-		"topic":     {Msgs: []message.Message{msg("a/b", 0, nil)}},
-		"long":      {Msgs: []message.Message{msg(string(bytes.Repeat([]byte("t"), 128)), 0, nil)}},
-		"too big":   {Msgs: []message.Message{msg("T", 0, make([]byte, 16<<10+1))}},
-		"queue id":  {Msgs: []message.Message{msg("T", -1, nil)}},
+		"empty":    {},
+		"topic":    {Msgs: []message.Message{msg("a/b", 0, nil)}},
+		"long":     {Msgs: []message.Message{msg(string(bytes.Repeat([]byte("t"), 128)), 0, nil)}},
+		"too big":  {Msgs: []message.Message{msg("T", 0, make([]byte, 16<<10+1))}},
+		"queue id": {Msgs: []message.Message{msg("T", -1, nil)}},
 	} {
 		if st := l.Append(r); st != StatusMessageIllegal {
 			t.Errorf("%s: status %s, want MESSAGE_ILLEGAL", name, st)
@@ -538,4 +538,3 @@ func TestDeleteSegmentsKeepsPinnedViews(t *testing.T) {
 		t.Fatalf("%d deleted, %d segments left", n, len(l.Segments()))
 	}
 }
-

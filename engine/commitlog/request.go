@@ -11,13 +11,13 @@ import (
 type Status int32
 
 const (
-	StatusOK                 Status = iota
-	StatusFlushDiskTimeout          // FLUSH_DISK_TIMEOUT: written, not known durable in time
-	StatusSystemBusy                // SYSTEM_BUSY: the append queue stayed full
-	StatusDiskFull                  // the disk passed the hard limit; nothing was written
-	StatusMessageIllegal            // too large, bad topic, empty request
-	StatusServiceNotAvailable       // closed, or an earlier write or sync failed
-	StatusOffsetMismatch            // raw append not at the end of the log
+	StatusOK                  Status = iota
+	StatusFlushDiskTimeout           // FLUSH_DISK_TIMEOUT: written, not known durable in time
+	StatusSystemBusy                 // SYSTEM_BUSY: the append queue stayed full
+	StatusDiskFull                   // the disk passed the hard limit; nothing was written
+	StatusMessageIllegal             // too large, bad topic, empty request
+	StatusServiceNotAvailable        // closed, or an earlier write or sync failed
+	StatusOffsetMismatch             // raw append not at the end of the log
 )
 
 var statusNames = [...]string{"OK", "FLUSH_DISK_TIMEOUT", "SYSTEM_BUSY", "DISK_FULL", "MESSAGE_ILLEGAL", "SERVICE_NOT_AVAILABLE", "OFFSET_MISMATCH"}

@@ -28,10 +28,10 @@ type writer struct {
 	// means not yet known (ask Options.NextQueueOffset).
 	queueOffsets map[string][]int64
 
-	batch  []*Request
-	done   []pendingReq
-	staged []byte // pwrite mode: bytes of the group not yet written
-	stagedAt int64 // global offset of staged[0]
+	batch    []*Request
+	done     []pendingReq
+	staged   []byte // pwrite mode: bytes of the group not yet written
+	stagedAt int64  // global offset of staged[0]
 
 	err error // sticky: after a failed write or sync nothing more is stored
 }
@@ -330,4 +330,3 @@ func (w *writer) restartAt(base int64) error {
 	w.l.z.reset(base)
 	return nil
 }
-
