@@ -48,7 +48,8 @@ func (s *Store) dispatchLoop() {
 		}
 		before := s.dispatched.Load()
 		if err := s.dispatchSafely(); err != nil {
-			if s.dispatchErr.CompareAndSwap(nil, &err) {
+			stuck := err // a copy, so err itself does not escape on the good path
+			if s.dispatchErr.CompareAndSwap(nil, &stuck) {
 				s.log.Error("dispatch stopped; new messages are not visible to consumers until it gets past", "err", err)
 			}
 			continue

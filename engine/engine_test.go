@@ -42,7 +42,9 @@ func mustOpen(t testing.TB, o Options) *Store {
 	return s
 }
 
-func testBody(i int) []byte { return []byte(fmt.Sprintf("message-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%300))) }
+func testBody(i int) []byte {
+	return []byte(fmt.Sprintf("message-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%300)))
+}
 
 func testMessage(topic string, qid int32, i int) message.Message {
 	var props []byte

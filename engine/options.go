@@ -46,6 +46,7 @@ type Options struct {
 	EnqueueTimeout        time.Duration // waitTimeMillsInSendQueue, 200 ms
 	MaxMessageSize        int           // maxMessageSize, 4 MiB
 	ZeroFillAhead         int64         // bytes zero-filled ahead of the writer, 64 MiB
+	PinWriter             bool          // lock the writer goroutine to its OS thread (slower, see commitlog)
 
 	StoreHost message.Host // brokerIP1:listenPort, stored in every message
 
@@ -195,6 +196,7 @@ func (o *Options) commitLogOptions(s *Store) commitlog.Options {
 		EnqueueTimeout:        o.EnqueueTimeout,
 		MaxMessageSize:        o.MaxMessageSize,
 		ZeroFillAhead:         o.ZeroFillAhead,
+		PinWriter:             o.PinWriter,
 		StoreHost:             o.StoreHost,
 		Logger:                o.Logger,
 	}

@@ -205,7 +205,8 @@ func (f *flusher) syncTo(end int64) error {
 		s.Release()
 		if err != nil {
 			f.err = err
-			f.l.syncErr.CompareAndSwap(nil, &err)
+			sticky := err // a copy, so err itself does not escape on the good path
+			f.l.syncErr.CompareAndSwap(nil, &sticky)
 			f.l.log.Error("sync failed; the log refuses appends until it is reopened", "err", err)
 			return err
 		}

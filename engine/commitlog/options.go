@@ -69,6 +69,9 @@ type Options struct {
 	// a negative value disables it.
 	ZeroFillAhead int64
 
+	// PinWriter locks the writer goroutine to its OS thread.
+	PinWriter bool
+
 	StoreHost message.Host
 	Logger    *slog.Logger
 
