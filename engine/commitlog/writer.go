@@ -239,8 +239,9 @@ func (w *writer) flushStaged() error {
 }
 
 // roll closes the active segment with a blank record and moves to the next
-// one. The next segment is made ready first, so a full disk leaves the log
-// exactly as it was.
+// one. The next segment is made ready (and listed) first, so a full disk
+// leaves the log exactly as it was; readers never look past Readable, so a
+// listed segment with nothing in it yet is invisible to them.
 func (w *writer) roll() (Status, error) {
 	next, err := w.l.z.takeNext(w.seg.End())
 	if err != nil {
@@ -265,7 +266,6 @@ func (w *writer) roll() (Status, error) {
 		w.fail(err)
 		return StatusServiceNotAvailable, err
 	}
-	w.l.appendSegment(next)
 	w.seg = next
 	return StatusOK, nil
 }

@@ -72,15 +72,23 @@ func (z *zeroFiller) reset(base int64) {
 }
 
 // takeNext hands the writer the segment starting at base, prepared ahead
-// if the filler got to it, created now otherwise.
+// if the filler got to it, created now otherwise, and adds it to the log's
+// list. Both happen under mu, so the filler never sees the list without the
+// segment it just gave away and prepares that base a second time.
 func (z *zeroFiller) takeNext(base int64) (*Segment, error) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if s := z.mu.next; s != nil && s.base == base {
+	s := z.mu.next
+	if s != nil && s.base == base {
 		z.mu.next = nil
-		return s, nil
+	} else {
+		var err error
+		if s, err = z.createLocked(base); err != nil {
+			return nil, err
+		}
 	}
-	return z.createLocked(base)
+	z.l.appendSegment(s)
+	return s, nil
 }
 
 func (z *zeroFiller) createLocked(base int64) (*Segment, error) {
