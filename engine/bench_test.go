@@ -47,6 +47,16 @@ func benchAppend(b *testing.B, flush Flush, write Write, size, writers int, pin 
 	}
 	var qid int32
 	b.ResetTimer()
+	before := s.CommitLog().Metrics()
+	defer func() {
+		m := s.CommitLog().Metrics()
+		if g := m.Groups - before.Groups; g > 0 {
+			b.ReportMetric(float64(m.Requests-before.Requests)/float64(g), "reqs/group")
+		}
+		if n := m.Syncs - before.Syncs; n > 0 && flush == SyncFlush {
+			b.ReportMetric(float64(m.SyncedGroups-before.SyncedGroups)/float64(n), "reqs/sync")
+		}
+	}()
 	if writers == 1 {
 		r := &Request{Msgs: []message.Message{{Topic: "Bench", Body: body, Properties: props}}}
 		for i := 0; i < b.N; i++ {

@@ -25,6 +25,8 @@ type flusher struct {
 	}
 
 	lastThorough time.Time
+	lastBatch    int           // requests the last sync completed (flusher goroutine only)
+	lastSync     time.Duration // how long the last sync took (flusher goroutine only)
 	err          error // sticky sync error; read after the goroutine ends
 	done         chan struct{}
 }
@@ -91,6 +93,8 @@ func (f *flusher) run() {
 	}
 	interval := time.NewTicker(f.l.opts.FlushInterval)
 	defer interval.Stop()
+	gatherTimer := time.NewTimer(time.Hour)
+	gatherTimer.Stop()
 	for {
 		timed := false
 		select {
@@ -102,6 +106,9 @@ func (f *flusher) run() {
 		stopping := f.mu.stopping
 		f.mu.Unlock()
 		if f.l.opts.FlushMode == SyncFlush {
+			if !stopping {
+				f.gather(gatherTimer)
+			}
 			f.syncGroups()
 		} else {
 			f.syncAsync(timed || stopping)
@@ -129,6 +136,41 @@ func (f *flusher) watch(stop <-chan struct{}) {
 	}
 }
 
+// gather lets a sync wait a little for more groups when fewer are waiting
+// than the last sync completed. Without it, writers fall into cohorts: those
+// acknowledged by one sync resubmit while the next sync runs, and each sync
+// covers only part of them. The wait ends as soon as as many are waiting as
+// last time, and is capped at half the last sync's duration and 1 ms, so a
+// lone writer never waits (one waiting, one completed last time).
+func (f *flusher) gather(t *time.Timer) {
+	f.mu.Lock()
+	want, n := f.lastBatch, len(f.mu.waiting)
+	f.mu.Unlock()
+	if n == 0 || n >= want {
+		return
+	}
+	wait := min(f.lastSync/2, time.Millisecond)
+	if wait <= 0 {
+		return
+	}
+	t.Reset(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case <-f.wake:
+		}
+		f.mu.Lock()
+		n = len(f.mu.waiting)
+		stopping := f.mu.stopping
+		f.mu.Unlock()
+		if n >= want || stopping {
+			return
+		}
+	}
+}
+
 // syncGroups takes every waiting group, syncs once, completes them all.
 func (f *flusher) syncGroups() {
 	f.mu.Lock()
@@ -144,9 +186,13 @@ func (f *flusher) syncGroups() {
 	f.mu.taken.Broadcast()
 	f.mu.Unlock()
 
+	t0 := time.Now()
 	err := f.syncTo(end)
+	f.lastSync = time.Since(t0)
 
 	f.mu.Lock()
+	f.lastBatch = len(f.mu.inflight)
+	f.l.counters.syncedReqs.Add(int64(len(f.mu.inflight)))
 	st := StatusOK
 	if err != nil {
 		st = StatusServiceNotAvailable
@@ -201,7 +247,9 @@ func (f *flusher) syncTo(end int64) error {
 		if beforeSync != nil {
 			beforeSync()
 		}
+		t0 := time.Now()
 		err := s.file.Sync()
+		f.l.counters.syncNanos.Add(int64(time.Since(t0)))
 		s.Release()
 		if err != nil {
 			f.err = err
@@ -211,6 +259,7 @@ func (f *flusher) syncTo(end int64) error {
 			return err
 		}
 	}
+	f.l.counters.syncs.Add(1)
 	f.l.flushed.Store(end)
 	if f.l.opts.FlushMode == SyncFlush {
 		f.l.opts.OnAdvance()
@@ -227,12 +276,16 @@ func (f *flusher) expire() {
 	defer f.mu.Unlock()
 	if !f.mu.syncStart.IsZero() && time.Since(f.mu.syncStart) > limit {
 		for _, p := range f.mu.inflight {
-			p.req.complete(p.gen, StatusFlushDiskTimeout, nil)
+			if p.req.complete(p.gen, StatusFlushDiskTimeout, nil) {
+				f.l.counters.flushTimeouts.Add(1)
+			}
 		}
 	}
 	if len(f.mu.waiting) > 0 && time.Since(f.mu.since) > limit {
 		for _, p := range f.mu.waiting {
-			p.req.complete(p.gen, StatusFlushDiskTimeout, nil)
+			if p.req.complete(p.gen, StatusFlushDiskTimeout, nil) {
+				f.l.counters.flushTimeouts.Add(1)
+			}
 		}
 	}
 }

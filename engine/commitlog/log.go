@@ -47,6 +47,8 @@ type Log struct {
 
 	syncErr atomic.Pointer[error] // first failed sync, sticky
 
+	counters counters
+
 	queue chan *Request
 	w     *writer
 	f     *flusher
@@ -143,9 +145,12 @@ func (l *Log) Submit(r *Request) {
 	select {
 	case l.queue <- r:
 	case <-t.C:
-		r.complete(gen, StatusSystemBusy, errors.New("commitlog: append queue full"))
+		l.counters.busy.Add(1)
+		r.complete(gen, StatusSystemBusy, errBusy)
 	}
 }
+
+var errBusy = errors.New("commitlog: append queue full")
 
 // Append submits r and waits for its completion. r.Done must be nil.
 func (l *Log) Append(r *Request) Status {

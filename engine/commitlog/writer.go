@@ -140,6 +140,13 @@ func (w *writer) writeGroup() {
 	if len(w.done) == 0 {
 		return
 	}
+	c := &w.l.counters
+	c.groups.Add(1)
+	c.requests.Add(int64(len(w.done)))
+	for _, p := range w.done {
+		c.messages.Add(int64(max(len(p.req.Msgs), 1)))
+		c.bytes.Add(int64(p.req.Size))
+	}
 	w.l.written.Store(w.pos)
 	w.l.z.poke(w.pos)
 	if w.l.opts.FlushMode == SyncFlush {
