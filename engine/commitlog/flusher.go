@@ -27,7 +27,7 @@ type flusher struct {
 	lastThorough time.Time
 	lastBatch    int           // requests the last sync completed (flusher goroutine only)
 	lastSync     time.Duration // how long the last sync took (flusher goroutine only)
-	err          error // sticky sync error; read after the goroutine ends
+	err          error         // sticky sync error; read after the goroutine ends
 	done         chan struct{}
 }
 
