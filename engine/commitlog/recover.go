@@ -54,7 +54,9 @@ func (l *Log) recover(hint RecoveryHint) (int64, error) {
 	first, last := segs[0].base, segs[len(segs)-1].End()
 
 	if hint.Clean && hint.Flushed >= first && hint.Flushed <= last && l.looksLikeEnd(hint.Flushed) {
-		return hint.Flushed, l.truncate(hint.Flushed)
+		// A clean stop wrote nothing past the checkpoint: only drop a
+		// prepared segment that was never used.
+		return hint.Flushed, l.dropSegmentsAfter(hint.Flushed)
 	}
 	from := first
 	if hint.Flushed >= first && hint.Flushed <= last {
@@ -128,14 +130,24 @@ func (l *Log) scan(from int64) int64 {
 // truncate makes end the end of the log: bytes after it in its segment are
 // zeroed (only the pages holding something), later segments removed.
 func (l *Log) truncate(end int64) error {
+	for i, s := range l.Segments() {
+		if end < s.End() || (end == s.End() && i == len(l.Segments())-1) {
+			if err := zeroTail(s, end); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return l.dropSegmentsAfter(end)
+}
+
+// dropSegmentsAfter removes the segments that begin after end.
+func (l *Log) dropSegmentsAfter(end int64) error {
 	segs := l.Segments()
 	keep := len(segs)
 	for i, s := range segs {
 		if end < s.End() || (end == s.End() && i == len(segs)-1) {
 			keep = i + 1
-			if err := zeroTail(s, end); err != nil {
-				return err
-			}
 			break
 		}
 	}
@@ -156,19 +168,37 @@ func zeroTail(s *Segment, end int64) error {
 	if end >= s.End() {
 		return nil
 	}
-	zeros := make([]byte, pageSize)
+	// Read with pread and skip holes: faulting a mostly unwritten 1 GiB
+	// segment in through the mapping costs seconds of page faults.
+	buf := make([]byte, 1<<20)
 	off := end - s.base
+	size := int64(len(s.data))
 	dirty := false
-	for off < int64(len(s.data)) {
-		n := pageSize - off%pageSize
-		if off+n > int64(len(s.data)) {
-			n = int64(len(s.data)) - off
-		}
-		if !isZero(s.data[off : off+n]) {
-			if err := s.file.WriteAt(zeros[:n], off); err != nil {
-				return err
+	for off < size {
+		if next := s.file.NextData(off); next > off {
+			off = next - next%pageSize
+			if off < end-s.base {
+				off = end - s.base
 			}
-			dirty = true
+			continue
+		}
+		n := min(int64(len(buf)), size-off)
+		if rem := off % pageSize; rem != 0 {
+			n = min(n, pageSize-rem) // realign to pages after a mid-page end
+		}
+		got, err := s.file.ReadAt(buf[:n], off)
+		if err != nil && int64(got) < n {
+			return err
+		}
+		for p := int64(0); p < n; {
+			q := min(p+pageSize, n)
+			if !isZero(buf[p:q]) {
+				if err := s.file.WriteAt(zeroPage[:q-p], off+p); err != nil {
+					return err
+				}
+				dirty = true
+			}
+			p = q
 		}
 		off += n
 	}

@@ -98,6 +98,26 @@ func (m *File) WriteAt(p []byte, off int64) error {
 	return nil
 }
 
+// ReadAt reads len(p) bytes at off with pread (no page faults on the
+// mapping, which matters when scanning large unwritten regions).
+func (m *File) ReadAt(p []byte, off int64) (int, error) {
+	return m.f.ReadAt(p, off)
+}
+
+// NextData returns the first offset at or after off that may hold data,
+// skipping holes and unwritten extents (SEEK_DATA), or the file size if
+// none does. Filesystems without SEEK_DATA report off itself.
+func (m *File) NextData(off int64) int64 {
+	n, err := unix.Seek(int(m.f.Fd()), off, unix.SEEK_DATA)
+	if err != nil {
+		if errors.Is(err, unix.ENXIO) {
+			return int64(len(m.data))
+		}
+		return off
+	}
+	return n
+}
+
 // Allocate reserves disk blocks for the whole file, so that later stores
 // through the mapping cannot fail for lack of space (which would raise
 // SIGBUS instead of returning an error). Filesystems without fallocate are
