@@ -28,10 +28,11 @@ type writer struct {
 	// means not yet known (ask Options.NextQueueOffset).
 	queueOffsets map[string][]int64
 
-	batch    []*Request
-	done     []pendingReq
-	staged   []byte // pwrite mode: bytes of the group not yet written
-	stagedAt int64  // global offset of staged[0]
+	batch     []*Request
+	lastGroup int // requests in the previous group
+	done      []pendingReq
+	staged    []byte // pwrite mode: bytes of the group not yet written
+	stagedAt  int64  // global offset of staged[0]
 
 	err error // sticky: after a failed write or sync nothing more is stored
 }
@@ -84,11 +85,19 @@ func (w *writer) run() {
 			}
 		}
 		w.drain()
+		w.lastGroup = len(w.batch)
 		w.writeGroup()
 	}
 }
 
 func (w *writer) drain() {
+	if len(w.l.queue) == 0 && w.lastGroup > 1 {
+		// Woken by one producer while others were seen queueing together
+		// last time: let the runnable ones queue first, so one group
+		// carries many requests instead of one (19-30 instead of 1.2 with
+		// 64 writers). A lone producer never pays for the yield.
+		runtime.Gosched()
+	}
 	for len(w.batch) < maxGroup {
 		select {
 		case r := <-w.l.queue:
