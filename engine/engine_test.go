@@ -342,3 +342,44 @@ func TestOptionsValidateReportsAll(t *testing.T) {
 		}
 	}
 }
+
+// A slave stores its master's bytes with AppendRaw in chunks that cut
+// records; its dispatcher builds the same queues, and once promoted it
+// continues the queue offsets.
+func TestRawAppendBuildsQueues(t *testing.T) {
+	master := mustOpen(t, testOptions(t.TempDir(), SyncFlush))
+	defer master.Close()
+	appendN(t, master, "Rep", 3, 300)
+	slave := mustOpen(t, testOptions(t.TempDir(), SyncFlush))
+	defer slave.Close()
+	log := master.CommitLog()
+	for pos := log.MinOffset(); pos < log.Written(); {
+		seg, err := log.Pin(pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := min(pos+777, seg.End(), log.Written())
+		chunk := bytes.Clone(seg.Bytes()[pos-seg.Base() : end-seg.Base()])
+		seg.Release()
+		if err := slave.AppendRaw(pos, chunk); err != nil {
+			t.Fatalf("raw append at %d: %v", pos, err)
+		}
+		pos = end
+	}
+	waitDispatched(t, slave)
+	for q := int32(0); q < 3; q++ {
+		m, s := readQueue(t, master, "Rep", q), readQueue(t, slave, "Rep", q)
+		if len(m) != 100 || len(s) != 100 {
+			t.Fatalf("queue %d: master %d slave %d", q, len(m), len(s))
+		}
+	}
+	if got := slave.QueryByKey("Rep", "key-42", 2, 0, 0); len(got) != 1 {
+		t.Fatalf("slave index: %d results", len(got))
+	} else {
+		got[0].Release()
+	}
+	r := &Request{Msgs: []message.Message{testMessage("Rep", 2, 1000)}}
+	if st := slave.Append(r); st != StatusOK || r.QueueOffset != 100 {
+		t.Fatalf("append on the promoted slave: %s queue offset %d", st, r.QueueOffset)
+	}
+}

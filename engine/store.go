@@ -51,6 +51,7 @@ type Store struct {
 	dispatched   atomic.Int64 // end of the last record the dispatcher indexed
 	dispatchWake chan struct{}
 	dispatchErr  atomic.Pointer[error]
+	rawAppended  atomic.Bool // a master's bytes were stored: queue offsets come from the dispatcher
 
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -172,7 +173,10 @@ func (s *Store) Submit(r *Request) { s.cl.Submit(r) }
 
 // AppendRaw stores bytes already in the stored layout at offset, which must
 // continue the log exactly (slaves storing their master's stream).
-func (s *Store) AppendRaw(offset int64, data []byte) error { return s.cl.AppendRaw(offset, data) }
+func (s *Store) AppendRaw(offset int64, data []byte) error {
+	s.rawAppended.Store(true)
+	return s.cl.AppendRaw(offset, data)
+}
 
 // CommitLog gives access to the log for replication and tests.
 func (s *Store) CommitLog() *commitlog.Log { return s.cl }
@@ -193,11 +197,12 @@ func (s *Store) FlushedPhysicalOffset() int64 { return s.cl.Flushed() }
 func (s *Store) DispatchedPhysicalOffset() int64 { return s.dispatched.Load() }
 
 // nextQueueOffset seeds the writer's queue-offset table from the
-// ConsumeQueue. After raw appends the dispatcher may still be behind the
-// log, so wait (bounded) until it has caught up.
+// ConsumeQueue. Open dispatches the whole log before the first append, so
+// the queues are exact then; only after raw appends may the dispatcher be
+// behind, and then the writer waits (bounded) until it has caught up.
 func (s *Store) nextQueueOffset(topic string, qid int32) int64 {
 	deadline := time.Now().Add(5 * time.Second)
-	for s.dispatched.Load() < s.cl.Readable() && time.Now().Before(deadline) {
+	for s.rawAppended.Load() && s.dispatched.Load() < s.cl.Readable() && time.Now().Before(deadline) {
 		s.wakeDispatcher()
 		time.Sleep(time.Millisecond)
 	}
