@@ -197,3 +197,35 @@ func TestRealDiskFull(t *testing.T) {
 		})
 	}
 }
+
+// After retention and a restart, queue minimums still start at the first
+// message whose segment exists.
+func TestMinOffsetsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(dir, SyncFlush)
+	o.DiskUsage = func(string) (float64, error) { return 0.86, nil } // force clean
+	s := mustOpen(t, o)
+	appendN(t, s, "M", 1, 800)
+	waitDispatched(t, s)
+	time.Sleep(50 * time.Millisecond)
+	s.RunRetention()
+	minQ := s.MinOffset("M", 0)
+	if minQ == 0 {
+		t.Fatal("retention deleted nothing")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o.DiskUsage = func(string) (float64, error) { return 0.1, nil }
+	s = mustOpen(t, o)
+	defer s.Close()
+	if got := s.MinOffset("M", 0); got != minQ {
+		t.Fatalf("min offset %d after restart, was %d", got, minQ)
+	}
+	var res GetResult
+	s.GetMessages(&GetRequest{Topic: "M", Offset: minQ, MaxMessages: 1}, &res)
+	if res.Status != GetFound {
+		t.Fatalf("read at the min offset after restart: %s", res.Status)
+	}
+	res.Release()
+}

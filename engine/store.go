@@ -159,6 +159,9 @@ func (s *Store) open() error {
 	if d := s.dispatched.Load(); d != s.cl.Readable() {
 		return fmt.Errorf("engine: recovery dispatched up to %d but the log ends at %d", d, s.cl.Readable())
 	}
+	// Queue minimums are not stored: derive them from the log's first
+	// offset, dropping files that only point below it.
+	s.dropIndexesBefore(s.cl.MinOffset())
 	if err := os.WriteFile(abortPath, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return err
 	}
