@@ -63,7 +63,7 @@ type Options struct {
 	DiskForceCleanRatio float64       // diskSpaceCleanForciblyRatio, 0.85: oldest files go even if young
 	DiskFullRatio       float64       // diskSpaceWarningLevelRatio, 0.90: appends refused
 	CleanInterval       time.Duration // how often retention looks, 10 s
-	DeleteFilesBatch    int           // deleteFilesBatchMax, 10 segments per round
+	DeleteFilesBatch    int           // deleteFileBatchMax, 10 segments per round
 
 	Logger *slog.Logger
 
