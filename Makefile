@@ -3,21 +3,29 @@ BIN     := bin/gannet
 DATA    ?= ./data
 FUZZTIME ?= 10s
 
-.PHONY: build run test test-short bench fuzz vet clean
+.PHONY: build run selfcheck test bench fuzz vet clean interop-deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/gannet
 
-# Until the RocketMQ front end exists, `run` opens the engine on ./data and
-# runs its self-check (append, flush, read back, restart).
+# Name server (127.0.0.1:9876) and broker (127.0.0.1:10911) in one
+# process, data in ./data. Ctrl-C stops it cleanly.
 run: build
+	./$(BIN) standalone --data $(DATA)
+
+# The engine's self-check: append, flush, read back, restart.
+selfcheck: build
 	./$(BIN) selfcheck --data $(DATA)
 
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 
-test: vet
+# Node packages for the real-client (ali-ons) tests, from the lockfile.
+interop-deps:
+	cd protocols/rocketmq/interop && npm ci --no-audit --no-fund
+
+test: vet interop-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 bench:

@@ -10,6 +10,9 @@ func usage() {
 	fmt.Fprintf(os.Stderr, `usage: gannet <command> [flags]
 
 commands:
+  standalone  name server and broker in one process (what make run starts)
+  namesrv     the name server
+  broker      a broker: -n NAMESRV -c broker.properties [-p] [--set key=value]
   selfcheck   open the storage engine, append, flush, read back and restart
   version     print the version
 `)
@@ -23,6 +26,12 @@ func main() {
 	switch os.Args[1] {
 	case "version":
 		fmt.Println("gannet (development)")
+	case "standalone":
+		os.Exit(runStandalone(os.Args[2:]))
+	case "namesrv":
+		os.Exit(runNamesrv(os.Args[2:]))
+	case "broker":
+		os.Exit(runBroker(os.Args[2:]))
 	case "selfcheck":
 		os.Exit(runSelfCheck(os.Args[2:]))
 	case "-h", "--help", "help":

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
+)
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// waitForSignal blocks until SIGINT or SIGTERM.
+func waitForSignal() os.Signal {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return syscall.SIGTERM
+}
+
+// runNamesrv: gannet namesrv [--listen ADDR]
+func runNamesrv(args []string) int {
+	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
+	listen := fs.String("listen", ":9876", "address to serve the name server on")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger, err := newLogger(*level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet namesrv:", err)
+		return 2
+	}
+	ns, err := startNameServer(*listen, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet namesrv:", err)
+		return 1
+	}
+	fmt.Printf("name server listening on %s\n", ns.Addr())
+	waitForSignal()
+	if err := ns.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "gannet namesrv: shutdown:", err)
+		return 1
+	}
+	return 0
+}
+
+// overrides collects repeated --set key=value flags.
+type overrides []string
+
+func (o *overrides) String() string     { return strings.Join(*o, ",") }
+func (o *overrides) Set(v string) error { *o = append(*o, v); return nil }
+
+// runBroker: gannet broker [-n NAMESRV] [-c broker.properties] [-p] [--set key=value]...
+func runBroker(args []string) int {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	namesrvAddr := fs.String("n", "", "name server addresses, host:port;host:port (overrides namesrvAddr)")
+	confFile := fs.String("c", "", "broker.properties file")
+	printConf := fs.Bool("p", false, "print the effective configuration and exit")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	var sets overrides
+	fs.Var(&sets, "set", "override a broker.properties key: --set key=value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger, err := newLogger(*level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet broker:", err)
+		return 2
+	}
+	cfg := config.Default()
+	if *confFile != "" {
+		var warnings []config.Warning
+		cfg, warnings, err = config.Load(*confFile)
+		for _, w := range warnings {
+			logger.Warn("broker.properties", "warning", w.String())
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gannet broker: %s: %v\n", *confFile, err)
+			return 1
+		}
+	}
+	if *namesrvAddr != "" {
+		sets = append(sets, "namesrvAddr="+*namesrvAddr)
+	}
+	for _, kv := range sets {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			fmt.Fprintf(os.Stderr, "gannet broker: --set %q: want key=value\n", kv)
+			return 2
+		}
+		if err := cfg.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+			fmt.Fprintln(os.Stderr, "gannet broker:", err)
+			return 1
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "gannet broker: invalid configuration:", err)
+		return 1
+	}
+	if *printConf {
+		if err := cfg.Print(os.Stdout); err != nil {
+			return 1
+		}
+		return 0
+	}
+	start := time.Now()
+	bs, err := startBroker(&cfg, fmt.Sprintf(":%d", cfg.ListenPort), logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet broker:", err)
+		return 1
+	}
+	fmt.Printf("broker %s (%s) serving on %s, store %s, started in %v\n", cfg.BrokerName, cfg.BrokerRole, cfg.BrokerAddr(), cfg.StorePathRootDir, time.Since(start).Round(time.Millisecond))
+	waitForSignal()
+	if err := bs.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "gannet broker: shutdown:", err)
+		return 1
+	}
+	return 0
+}
+
+// runStandalone: name server and broker in one process with embedded
+// defaults, what `make run` starts.
+func runStandalone(args []string) int {
+	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
+	data := fs.String("data", "./data", "store directory")
+	nsAddr := fs.String("namesrv-addr", "127.0.0.1:9876", "name server address")
+	brokerAddr := fs.String("broker-addr", "127.0.0.1:10911", "broker address (its port goes into message ids)")
+	flush := fs.String("flush", "async", "flush mode: sync or async")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	var sets overrides
+	fs.Var(&sets, "set", "override a broker.properties key: --set key=value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger, err := newLogger(*level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
+		return 2
+	}
+	host, port, err := splitPort(*brokerAddr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gannet standalone: --broker-addr %q: %v\n", *brokerAddr, err)
+		return 2
+	}
+	if _, _, err := splitPort(*nsAddr); err != nil {
+		fmt.Fprintf(os.Stderr, "gannet standalone: --namesrv-addr %q: %v\n", *nsAddr, err)
+		return 2
+	}
+	var flushType string
+	switch strings.ToLower(*flush) {
+	case "sync", "sync_flush":
+		flushType = "SYNC_FLUSH"
+	case "async", "async_flush":
+		flushType = "ASYNC_FLUSH"
+	default:
+		fmt.Fprintf(os.Stderr, "gannet standalone: --flush %q: want sync or async\n", *flush)
+		return 2
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	cfg := config.Default()
+	defaults := []string{
+		"brokerName=broker-a",
+		"storePathRootDir=" + *data,
+		"storePathCommitLog=" + *data + "/commitlog",
+		"namesrvAddr=" + *nsAddr,
+		"brokerIP1=" + host,
+		"brokerIP2=" + host,
+		fmt.Sprintf("listenPort=%d", port),
+		fmt.Sprintf("haListenPort=%d", port+1),
+		"flushDiskType=" + flushType,
+	}
+	for _, kv := range append(defaults, sets...) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			fmt.Fprintf(os.Stderr, "gannet standalone: --set %q: want key=value\n", kv)
+			return 2
+		}
+		if err := cfg.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+			fmt.Fprintln(os.Stderr, "gannet standalone:", err)
+			return 1
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "gannet standalone: invalid configuration:", err)
+		return 1
+	}
+	start := time.Now()
+	ns, err := startNameServer(*nsAddr, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
+		return 1
+	}
+	bs, err := startBroker(&cfg, *brokerAddr, logger)
+	if err != nil {
+		ns.Close()
+		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
+		return 1
+	}
+	fmt.Printf("gannet standalone ready in %v: name server %s, broker %s (%s), data in %s\n",
+		time.Since(start).Round(time.Millisecond), ns.Addr(), bs.Addr(), flushType, *data)
+	fmt.Printf("RocketMQ clients: nameSrv / NAMESRV_ADDR = %s\n", *nsAddr)
+	waitForSignal()
+	fmt.Println("shutting down")
+	err = bs.Close()
+	if nerr := ns.Close(); err == nil {
+		err = nerr
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet standalone: shutdown:", err)
+		return 1
+	}
+	return 0
+}

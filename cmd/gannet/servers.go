@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/gannetmq/gannet/engine"
+	"github.com/gannetmq/gannet/protocols/remoting"
+	"github.com/gannetmq/gannet/protocols/rocketmq/broker"
+	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
+	"github.com/gannetmq/gannet/protocols/rocketmq/namesrv"
+)
+
+// nameServer is a running name server.
+type nameServer struct {
+	srv  *remoting.Server
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startNameServer(addr string, logger *slog.Logger) (*nameServer, error) {
+	ns := namesrv.New(namesrv.Options{Logger: logger.With("component", "namesrv")})
+	router := remoting.NewRouter()
+	for code, p := range ns.Processors() {
+		router.Register(code, p)
+	}
+	srv := remoting.NewServer(remoting.ServerOptions{
+		Addr:         addr,
+		Router:       router,
+		Logger:       logger.With("component", "namesrv"),
+		OnDisconnect: ns.OnDisconnect,
+	})
+	if err := srv.Listen(); err != nil {
+		return nil, fmt.Errorf("name server cannot listen on %s: %w", addr, err)
+	}
+	n := &nameServer{srv: srv, stop: make(chan struct{})}
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); srv.Serve() }()
+	go func() { defer n.wg.Done(); ns.Run(n.stop) }()
+	return n, nil
+}
+
+func (n *nameServer) Addr() net.Addr { return n.srv.Addr() }
+
+func (n *nameServer) Close() error {
+	close(n.stop)
+	err := n.srv.Close()
+	n.wg.Wait()
+	return err
+}
+
+// brokerServer is a running broker: its store, its request processors on a
+// remoting server, and its registration with the name servers.
+type brokerServer struct {
+	store  *engine.Store
+	b      *broker.Broker
+	srv    *remoting.Server
+	client *remoting.Client
+	stop   chan struct{}
+	runWG  sync.WaitGroup
+	regWG  sync.WaitGroup
+	srvWG  sync.WaitGroup
+}
+
+// brokerOptions maps the configuration onto the broker's options.
+func brokerOptions(cfg *config.Broker, logger *slog.Logger) broker.Options {
+	o := broker.DefaultOptions()
+	o.ClusterName = cfg.BrokerClusterName
+	o.BrokerName = cfg.BrokerName
+	o.BrokerID = cfg.BrokerID
+	o.BrokerRole = string(cfg.BrokerRole)
+	o.BrokerIP1 = cfg.BrokerIP1
+	o.ListenPort = cfg.ListenPort
+	o.HAServerAddr = cfg.HAServerAddr()
+	o.AutoCreateTopicEnable = cfg.AutoCreateTopicEnable
+	o.AutoCreateSubscriptionGroup = cfg.AutoCreateSubscriptionGroup
+	o.DefaultTopicQueueNums = int32(cfg.DefaultTopicQueueNums)
+	o.BrokerPermission = int32(cfg.BrokerPermission)
+	o.LongPollingEnable = cfg.LongPollingEnable
+	o.ShortPollingTime = cfg.ShortPollingTimeMills
+	o.MaxMessageSize = cfg.MaxMessageSize
+	o.RegisterNameServerPeriod = cfg.RegisterInterval()
+	o.NamesrvAddr = cfg.NamesrvAddrs()
+	o.MessageDelayLevel = cfg.MessageDelayLevel
+	o.RegionID = cfg.RegionID
+	o.TraceOn = cfg.TraceOn
+	// The remoting server copies each frame once, so request bodies stay
+	// valid after a processor returns.
+	o.RequestBodyRetained = true
+	o.Logger = logger.With("component", "broker")
+	return o
+}
+
+// startBroker opens the store and serves the broker on listen (host:port;
+// the port should be cfg.ListenPort, which goes into message ids).
+func startBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*brokerServer, error) {
+	eo := cfg.EngineOptions()
+	eo.Logger = logger
+	hook := &broker.DispatchHook{}
+	eo.OnDispatch = hook.OnDispatch
+	store, err := engine.Open(eo)
+	if err != nil {
+		return nil, err
+	}
+	bo := brokerOptions(cfg, logger)
+	bo.Hook = hook
+	b, err := broker.New(bo, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	router := remoting.NewRouter()
+	for code, p := range b.Processors() {
+		router.Register(code, p)
+	}
+	srv := remoting.NewServer(remoting.ServerOptions{
+		Addr:         listen,
+		Router:       router,
+		Logger:       logger.With("component", "broker"),
+		OnDisconnect: b.OnDisconnect,
+	})
+	if err := srv.Listen(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("broker cannot listen on %s: %w", listen, err)
+	}
+	bs := &brokerServer{
+		store:  store,
+		b:      b,
+		srv:    srv,
+		client: remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "broker-client")}),
+		stop:   make(chan struct{}),
+	}
+	bs.srvWG.Add(1)
+	go func() { defer bs.srvWG.Done(); srv.Serve() }()
+	bs.runWG.Add(1)
+	go func() { defer bs.runWG.Done(); b.Run(bs.stop) }()
+	if len(bo.NamesrvAddr) > 0 {
+		bs.regWG.Add(1)
+		go func() { defer bs.regWG.Done(); b.RegisterLoop(bs.stop, bs.client) }()
+	}
+	return bs, nil
+}
+
+func (bs *brokerServer) Addr() net.Addr { return bs.srv.Addr() }
+
+// Close unregisters, stops serving, lets the background loops finish and
+// closes the store cleanly (checkpoint written, abort marker removed).
+func (bs *brokerServer) Close() error {
+	close(bs.stop)
+	bs.regWG.Wait() // unregistered from the name servers
+	errs := []error{bs.srv.Close()}
+	bs.srvWG.Wait()
+	bs.runWG.Wait()
+	errs = append(errs, bs.client.Close(), bs.store.Close())
+	return errors.Join(errs...)
+}
+
+// splitPort returns the port of a host:port address.
+func splitPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	return host, port, nil
+}
