@@ -243,10 +243,14 @@ func (p *Pinned) Release() {
 var ErrNotFound = errors.New("engine: no message at that offset")
 
 // ReadMessage reads the message at a physical offset (an offsetMsgId's
-// offset). Only dispatched messages are visible.
+// offset). Only readable messages are visible: durable ones under
+// SYNC_FLUSH. The limit is the log's readable end rather than the
+// dispatched offset, because a message is pullable as soon as its
+// ConsumeQueue unit exists, a moment before the dispatcher moves its
+// offset past it.
 func (s *Store) ReadMessage(phys int64, p *Pinned) error {
 	p.Release()
-	if phys >= s.dispatched.Load() {
+	if phys >= s.cl.Readable() {
 		return ErrNotFound
 	}
 	rec, seg, err := s.cl.Read(phys)
