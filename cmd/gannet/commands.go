@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
+	"github.com/gannetmq/gannet/protocols/rocketmq/server"
 )
 
 func newLogger(level string) (*slog.Logger, error) {
@@ -43,7 +44,7 @@ func runNamesrv(args []string) int {
 		fmt.Fprintln(os.Stderr, "gannet namesrv:", err)
 		return 2
 	}
-	ns, err := startNameServer(*listen, logger)
+	ns, err := server.StartNameServer(*listen, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet namesrv:", err)
 		return 1
@@ -117,7 +118,7 @@ func runBroker(args []string) int {
 		return 0
 	}
 	start := time.Now()
-	bs, err := startBroker(&cfg, fmt.Sprintf(":%d", cfg.ListenPort), logger)
+	bs, err := server.StartBroker(&cfg, fmt.Sprintf(":%d", cfg.ListenPort), logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet broker:", err)
 		return 1
@@ -150,15 +151,6 @@ func runStandalone(args []string) int {
 		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
 		return 2
 	}
-	host, port, err := splitPort(*brokerAddr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gannet standalone: --broker-addr %q: %v\n", *brokerAddr, err)
-		return 2
-	}
-	if _, _, err := splitPort(*nsAddr); err != nil {
-		fmt.Fprintf(os.Stderr, "gannet standalone: --namesrv-addr %q: %v\n", *nsAddr, err)
-		return 2
-	}
 	var flushType string
 	switch strings.ToLower(*flush) {
 	case "sync", "sync_flush":
@@ -169,43 +161,18 @@ func runStandalone(args []string) int {
 		fmt.Fprintf(os.Stderr, "gannet standalone: --flush %q: want sync or async\n", *flush)
 		return 2
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	cfg := config.Default()
-	defaults := []string{
-		"brokerName=broker-a",
-		"storePathRootDir=" + *data,
-		"storePathCommitLog=" + *data + "/commitlog",
-		"namesrvAddr=" + *nsAddr,
-		"brokerIP1=" + host,
-		"brokerIP2=" + host,
-		fmt.Sprintf("listenPort=%d", port),
-		fmt.Sprintf("haListenPort=%d", port+1),
-		"flushDiskType=" + flushType,
-	}
-	for _, kv := range append(defaults, sets...) {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			fmt.Fprintf(os.Stderr, "gannet standalone: --set %q: want key=value\n", kv)
-			return 2
-		}
-		if err := cfg.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
-			fmt.Fprintln(os.Stderr, "gannet standalone:", err)
-			return 1
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(os.Stderr, "gannet standalone: invalid configuration:", err)
-		return 1
+	cfg, err := server.StandaloneConfig(*data, *nsAddr, *brokerAddr, flushType, sets)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
+		return 2
 	}
 	start := time.Now()
-	ns, err := startNameServer(*nsAddr, logger)
+	ns, err := server.StartNameServer(*nsAddr, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
 		return 1
 	}
-	bs, err := startBroker(&cfg, *brokerAddr, logger)
+	bs, err := server.StartBroker(&cfg, *brokerAddr, logger)
 	if err != nil {
 		ns.Close()
 		fmt.Fprintln(os.Stderr, "gannet standalone:", err)

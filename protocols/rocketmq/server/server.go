@@ -1,11 +1,17 @@
-package main
+// Package server runs Gannet's RocketMQ front end: a name server, a broker
+// (its store, its request processors on a remoting server, its registration
+// with the name servers), or both in one process. The gannet command and
+// end-to-end tests start them through this package.
+package server
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/gannetmq/gannet/engine"
@@ -15,14 +21,15 @@ import (
 	"github.com/gannetmq/gannet/protocols/rocketmq/namesrv"
 )
 
-// nameServer is a running name server.
-type nameServer struct {
+// NameServer is a running name server.
+type NameServer struct {
 	srv  *remoting.Server
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-func startNameServer(addr string, logger *slog.Logger) (*nameServer, error) {
+// StartNameServer serves a name server on addr (host:port; port 0 picks one).
+func StartNameServer(addr string, logger *slog.Logger) (*NameServer, error) {
 	ns := namesrv.New(namesrv.Options{Logger: logger.With("component", "namesrv")})
 	router := remoting.NewRouter()
 	for code, p := range ns.Processors() {
@@ -37,25 +44,27 @@ func startNameServer(addr string, logger *slog.Logger) (*nameServer, error) {
 	if err := srv.Listen(); err != nil {
 		return nil, fmt.Errorf("name server cannot listen on %s: %w", addr, err)
 	}
-	n := &nameServer{srv: srv, stop: make(chan struct{})}
+	n := &NameServer{srv: srv, stop: make(chan struct{})}
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); srv.Serve() }()
 	go func() { defer n.wg.Done(); ns.Run(n.stop) }()
 	return n, nil
 }
 
-func (n *nameServer) Addr() net.Addr { return n.srv.Addr() }
+// Addr is the bound address.
+func (n *NameServer) Addr() net.Addr { return n.srv.Addr() }
 
-func (n *nameServer) Close() error {
+// Close stops the name server.
+func (n *NameServer) Close() error {
 	close(n.stop)
 	err := n.srv.Close()
 	n.wg.Wait()
 	return err
 }
 
-// brokerServer is a running broker: its store, its request processors on a
+// Broker is a running broker: its store, its request processors on a
 // remoting server, and its registration with the name servers.
-type brokerServer struct {
+type Broker struct {
 	store  *engine.Store
 	b      *broker.Broker
 	srv    *remoting.Server
@@ -95,9 +104,9 @@ func brokerOptions(cfg *config.Broker, logger *slog.Logger) broker.Options {
 	return o
 }
 
-// startBroker opens the store and serves the broker on listen (host:port;
+// StartBroker opens the store and serves the broker on listen (host:port;
 // the port should be cfg.ListenPort, which goes into message ids).
-func startBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*brokerServer, error) {
+func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broker, error) {
 	eo := cfg.EngineOptions()
 	eo.Logger = logger
 	hook := &broker.DispatchHook{}
@@ -127,7 +136,7 @@ func startBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*broke
 		store.Close()
 		return nil, fmt.Errorf("broker cannot listen on %s: %w", listen, err)
 	}
-	bs := &brokerServer{
+	bs := &Broker{
 		store:  store,
 		b:      b,
 		srv:    srv,
@@ -145,11 +154,15 @@ func startBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*broke
 	return bs, nil
 }
 
-func (bs *brokerServer) Addr() net.Addr { return bs.srv.Addr() }
+// Addr is the bound address.
+func (bs *Broker) Addr() net.Addr { return bs.srv.Addr() }
+
+// Store is the broker's storage engine.
+func (bs *Broker) Store() *engine.Store { return bs.store }
 
 // Close unregisters, stops serving, lets the background loops finish and
 // closes the store cleanly (checkpoint written, abort marker removed).
-func (bs *brokerServer) Close() error {
+func (bs *Broker) Close() error {
 	close(bs.stop)
 	bs.regWG.Wait() // unregistered from the name servers
 	errs := []error{bs.srv.Close()}
@@ -159,8 +172,8 @@ func (bs *brokerServer) Close() error {
 	return errors.Join(errs...)
 }
 
-// splitPort returns the port of a host:port address.
-func splitPort(addr string) (string, int, error) {
+// SplitPort returns the host and port of a host:port address.
+func SplitPort(addr string) (string, int, error) {
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, err
@@ -170,4 +183,46 @@ func splitPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("bad port in %q", addr)
 	}
 	return host, port, nil
+}
+
+// StandaloneConfig is the broker configuration of `gannet standalone`:
+// RocketMQ's defaults with the store in data, the name server at
+// namesrvAddr, the broker advertised and listening at brokerAddr, the given
+// flushDiskType, then the key=value overrides in sets.
+func StandaloneConfig(data, namesrvAddr, brokerAddr, flushDiskType string, sets []string) (config.Broker, error) {
+	host, port, err := SplitPort(brokerAddr)
+	if err != nil {
+		return config.Broker{}, fmt.Errorf("broker address %q: %w", brokerAddr, err)
+	}
+	if _, _, err := SplitPort(namesrvAddr); err != nil {
+		return config.Broker{}, fmt.Errorf("name server address %q: %w", namesrvAddr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	cfg := config.Default()
+	defaults := []string{
+		"brokerName=broker-a",
+		"storePathRootDir=" + data,
+		"storePathCommitLog=" + filepath.Join(data, "commitlog"),
+		"namesrvAddr=" + namesrvAddr,
+		"brokerIP1=" + host,
+		"brokerIP2=" + host,
+		fmt.Sprintf("listenPort=%d", port),
+		fmt.Sprintf("haListenPort=%d", port+1),
+		"flushDiskType=" + flushDiskType,
+	}
+	for _, kv := range append(defaults, sets...) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return config.Broker{}, fmt.Errorf("override %q: want key=value", kv)
+		}
+		if err := cfg.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+			return config.Broker{}, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return config.Broker{}, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return cfg, nil
 }
