@@ -84,6 +84,7 @@ func sentBySeq(t *testing.T, p *nodeProc, ctx context.Context, want int) map[int
 
 type consumeOpts struct {
 	topic, group string
+	broadcast    bool
 	failPattern  string
 	expect       int
 	timeout      time.Duration
@@ -100,6 +101,9 @@ func startConsumer(t *testing.T, e *env, name string, o consumeOpts) *nodeProc {
 	}
 	if o.failPattern != "" {
 		args = append(args, "--fail-pattern", o.failPattern)
+	}
+	if o.broadcast {
+		args = append(args, "--broadcast")
 	}
 	return e.startNode(t, name, "consume.js", args...)
 }
@@ -617,4 +621,34 @@ func within(t *testing.T, ctx context.Context, d time.Duration) context.Context 
 	c, cancel := context.WithTimeout(ctx, d)
 	t.Cleanup(cancel)
 	return c
+}
+
+// e. Broadcasting: every consumer of the group receives every message; the
+// offsets are the clients' own.
+func TestBroadcastEveryConsumerGetsEverything(t *testing.T) {
+	e := setup(t)
+	ctx := testContext(t, 2*time.Minute)
+	const (
+		topic = "InteropTopicE"
+		group = "InteropGroupE"
+		body  = "e"
+		n     = 200
+	)
+	createTopic(t, ctx, e, topic, topicQueues)
+	c1 := startConsumer(t, e, "consumer-e1", consumeOpts{topic: topic, group: group, broadcast: true, timeout: 110 * time.Second})
+	c2 := startConsumer(t, e, "consumer-e2", consumeOpts{topic: topic, group: group, broadcast: true, timeout: 110 * time.Second})
+	waitReady(t, ctx, c1, c2)
+	// Broadcasting consumers each take every queue; wait until both do.
+	for _, c := range []*nodeProc{c1, c2} {
+		c.waitFor(within(t, ctx, 45*time.Second), "all queues assigned", func(l line) bool {
+			return l.Type == "assigned" && len(l.Queues) == topicQueues
+		})
+	}
+	prod := startProducer(t, e, produceOpts{topic: topic, bodyPrefix: body, count: n})
+	sent := sentBySeq(t, prod, ctx, n)
+	for _, c := range []*nodeProc{c1, c2} {
+		waitAllReceived(t, within(t, ctx, 60*time.Second), "broadcast consumer "+c.name, body, sent, c)
+	}
+	stopConsumers(t, c1, c2)
+	e.brokerAlive(t)
 }

@@ -42,6 +42,7 @@ const spec = Object.assign({}, c.commonSpec, {
   'rebalance-ms': { type: 'int', def: 2000, help: 'ali-ons rebalanceInterval (ali-ons default 10000)' },
   'persist-offset-ms': { type: 'int', def: 2000, help: 'ali-ons persistConsumerOffsetInterval (ali-ons default 5000)' },
   'max-reconsume-times': { type: 'int', def: 16, help: 'ali-ons maxReconsumeTimes' },
+  'broadcast': { type: 'bool', def: false, help: 'broadcasting consumer (offsets kept by the client)' },
   'timeout-ms': { env: 'INTEROP_TIMEOUT_MS', type: 'int', def: 120000, help: 'hard bound on the whole run' },
 });
 
@@ -57,7 +58,7 @@ c.main('consume.js', 'Consume a topic with an ali-ons clustering push Consumer.'
   const { Consumer } = require('ali-ons');
   const consumer = new Consumer(Object.assign(c.clientOptions(opts), {
     consumerGroup: opts.group,
-    isBroadcast: false,
+    isBroadcast: opts.broadcast,
     consumeFromWhere: opts.from === 'first' ? 'CONSUME_FROM_FIRST_OFFSET' : 'CONSUME_FROM_LAST_OFFSET',
     pollNameServerInteval: opts.pollNamesrvMs,
     heartbeatBrokerInterval: opts.heartbeatMs,
