@@ -83,7 +83,7 @@ func BenchmarkAppend(b *testing.B) {
 		for _, size := range []int{128, 1024, 4096} {
 			for _, writers := range []int{1, 64} {
 				name := fmt.Sprintf("flush=%s/size=%d/writers=%d", flushName(flush), size, writers)
-				b.Run(name, func(b *testing.B) { benchAppend(b, flush, WriteMmap, size, writers, false) })
+				b.Run(name, func(b *testing.B) { benchAppend(b, flush, WritePwrite, size, writers, false) })
 			}
 		}
 	}
@@ -107,7 +107,7 @@ func BenchmarkAppendPinned(b *testing.B) {
 	for _, flush := range []Flush{AsyncFlush, SyncFlush} {
 		for _, writers := range []int{1, 64} {
 			name := fmt.Sprintf("flush=%s/size=1024/writers=%d", flushName(flush), writers)
-			b.Run(name, func(b *testing.B) { benchAppend(b, flush, WriteMmap, 1024, writers, true) })
+			b.Run(name, func(b *testing.B) { benchAppend(b, flush, WritePwrite, 1024, writers, true) })
 		}
 	}
 }

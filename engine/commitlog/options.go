@@ -32,12 +32,12 @@ func (m FlushMode) String() string {
 type WriteMode int
 
 const (
-	// WriteMmap encodes straight into the mapped segment (the default:
-	// faster in BenchmarkAppendWriteMode, see docs/storage.md).
-	WriteMmap WriteMode = iota
 	// WritePwrite encodes a group into a staging buffer and stores it with
-	// one pwrite per segment touched.
-	WritePwrite
+	// one pwrite per segment touched (the default: faster when followed by
+	// fdatasync, see docs/storage.md).
+	WritePwrite WriteMode = iota
+	// WriteMmap encodes straight into the mapped segment.
+	WriteMmap
 )
 
 func (m WriteMode) String() string {

@@ -36,8 +36,8 @@ const (
 type WriteMode string
 
 const (
-	WriteMmap   WriteMode = "mmap"   // encode into the mapped segment (default)
-	WritePwrite WriteMode = "pwrite" // encode into a buffer, pwrite it
+	WriteMmap   WriteMode = "mmap"   // encode into the mapped segment
+	WritePwrite WriteMode = "pwrite" // encode into a buffer, pwrite it (default)
 )
 
 // Broker is a broker's configuration: the broker.properties keys of
@@ -107,7 +107,7 @@ type Broker struct {
 	// Gannet's own.
 	MQTTListenAddr string    // mqttListenAddr, "": MQTT listener "host:port", off when empty
 	HTTPAddr       string    // httpAddr, "": metrics and pprof listener "host:port", off when empty
-	WriteMode      WriteMode // writeMode, mmap
+	WriteMode      WriteMode // writeMode, pwrite
 }
 
 // Default returns RocketMQ's defaults, except brokerIP1 ("127.0.0.1"
@@ -174,7 +174,7 @@ func Default() Broker {
 
 		MQTTListenAddr: "",
 		HTTPAddr:       "",
-		WriteMode:      WriteMmap,
+		WriteMode:      WritePwrite,
 	}
 }
 

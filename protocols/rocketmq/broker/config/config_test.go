@@ -143,7 +143,7 @@ func TestDefault(t *testing.T) {
 	f("flushIntervalCommitLog", "500")
 	f("registerNameServerPeriod", "30000")
 	f("messageDelayLevel", "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h")
-	f("writeMode", "mmap")
+	f("writeMode", "pwrite")
 	f("mqttListenAddr", "")
 	if _, ok := b.Get("nope"); ok {
 		t.Error("Get of an unknown key")

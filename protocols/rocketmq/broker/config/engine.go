@@ -23,7 +23,7 @@ func (b *Broker) EngineOptions() engine.Options {
 		CommitLogDir:          b.StorePathCommitLog,
 		SegmentSize:           b.MappedFileSizeCommitLog,
 		FlushMode:             engine.AsyncFlush,
-		WriteMode:             engine.WriteMmap,
+		WriteMode:             engine.WritePwrite,
 		SyncFlushTimeout:      b.SyncFlushTimeout,
 		FlushInterval:         b.FlushIntervalCommitLog,
 		FlushLeastPages:       b.FlushCommitLogLeastPages,
@@ -49,8 +49,8 @@ func (b *Broker) EngineOptions() engine.Options {
 	if b.FlushDiskType == SyncFlush {
 		o.FlushMode = engine.SyncFlush
 	}
-	if b.WriteMode == WritePwrite {
-		o.WriteMode = engine.WritePwrite
+	if b.WriteMode == WriteMmap {
+		o.WriteMode = engine.WriteMmap
 	}
 	return o
 }
