@@ -233,6 +233,7 @@ type Broker struct {
 	procs   map[int32]remoting.Processor // filled once by New, read only after
 	clients *clients
 	holder  *pullHolder
+	locks   lockTable // orderly-consumption queue locks (locks.go)
 	uniq    uniqIDs
 
 	// topicMu serialises the creation of topics, so two first senders do
@@ -315,6 +316,8 @@ func New(opts Options, store *engine.Store) (*Broker, error) {
 		remoting.ReqGetAllConsumerOffset:          b.getAllConsumerOffset,
 		remoting.ReqGetAllDelayOffset:             b.getAllDelayOffset,
 		remoting.ReqGetAllSubscriptiongroupConfig: b.getAllSubscriptionGroupConfig,
+		remoting.ReqLockBatchMQ:                   b.lockBatchMQ,
+		remoting.ReqUnlockBatchMQ:                 b.unlockBatchMQ,
 	}
 	b.procs = make(map[int32]remoting.Processor, len(handlers))
 	for code, h := range handlers {

@@ -23,8 +23,9 @@
 // One file per family of codes, dispatched from a table filled once by
 // New: send.go (10, 310, 320), pull.go and longpoll.go (11), offsets.go
 // (14, 15, 29, 30, 31, 32), clients.go (34, 35, 38, 46, and 40 sent to
-// clients), sendback.go (36), query.go (12, 33), admin.go (17, 21, 28,
-// 43, 45, 201, 202, 208, 215), register.go (103, 104 sent to name servers).
+// clients), sendback.go (36), query.go (12, 33), locks.go (41, 42),
+// admin.go (17, 21, 28, 43, 45, 201, 202, 208, 215), register.go (103, 104
+// sent to name servers).
 //
 // # Never waiting for the disk
 //
@@ -47,9 +48,9 @@
 //
 // # Locks
 //
-// topicMu (topic creation), clients.mu (groups and members) and
-// pullHolder.mu (parked pulls) are never held together; requests to
-// clients and responses are sent after they are released. Store calls made
-// under them do not call back into the broker except OnDispatch, which
-// only signals a channel.
+// topicMu (topic creation), clients.mu (groups and members),
+// pullHolder.mu (parked pulls) and lockTable.mu (orderly-consumption queue
+// locks) are never held together; requests to clients and responses are
+// sent after they are released. Store calls made under them do not call
+// back into the broker except OnDispatch, which only signals a channel.
 package broker

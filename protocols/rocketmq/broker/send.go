@@ -268,7 +268,9 @@ func (b *Broker) buildSingle(op *sendOp, h *sendHeader, queueID, sysFlag int32, 
 
 	// %RETRY% sends past their retry budget go to the dead-letter queue
 	// (handleRetryAndDLQ). ">" rather than ">=": clients that resend a
-	// message themselves have already counted this attempt.
+	// message themselves have already counted this attempt. So do those of
+	// a group that holds live queue locks: an orderly consumer retries
+	// locally, and a message it gives up on is dead (5.x).
 	toDLQ := false
 	if group, ok := strings.CutPrefix(topic, RetryPrefix); ok {
 		gc, found := b.groupConfig(group)
@@ -279,12 +281,14 @@ func (b *Broker) buildSingle(op *sendOp, h *sendHeader, queueID, sysFlag int32, 
 		if version >= versionV3_4_9 && h.hasMaxReconsumeTimes {
 			maxTimes = h.maxReconsumeTimes
 		}
-		if h.reconsumeTimes > maxTimes {
+		orderly := b.locks.anyLive(group, b.opts.Now())
+		if h.reconsumeTimes > maxTimes || orderly {
 			toDLQ = true
 			topic = dlqTopic(group)
 			queueID = 0
 			b.topicForSendBack(topic, 1, meta.PermRead|meta.PermWrite)
-			b.log.Info("retry message sent to the dead letter queue", "group", group, "reconsume_times", h.reconsumeTimes, "max", maxTimes)
+			b.log.Info("retry message sent to the dead letter queue", "group", group, "reconsume_times", h.reconsumeTimes,
+				"max", maxTimes, "group_holds_locks", orderly)
 		}
 	}
 
