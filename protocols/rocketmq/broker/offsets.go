@@ -80,7 +80,12 @@ func (b *Broker) updateConsumerOffset(_ remoting.Conn, req *remoting.Command) *r
 	if qid < 0 {
 		return respond(req, remoting.ResSystemError, "UPDATE_CONSUMER_OFFSET: queueId must not be negative")
 	}
-	b.meta.Offsets.Commit(group, topic, qid, off)
+	// A negative offset means "none" to the clients (ali-ons sends -1 for
+	// a queue it has consumed nothing from); storing it would turn a real
+	// earlier commit into "no offset". Answer success and keep what is there.
+	if off >= 0 {
+		b.meta.Offsets.Commit(group, topic, qid, off)
+	}
 	return success(req)
 }
 

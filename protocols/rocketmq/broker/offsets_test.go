@@ -103,3 +103,23 @@ func TestQueueOffsets(t *testing.T) {
 	}
 	expect(t, e.do(conn, remoting.ReqGetMaxOffset, map[string]string{"topic": "o"}, nil), remoting.ResSystemError)
 }
+
+// A negative commit (ali-ons sends -1 for "nothing consumed") keeps the
+// stored offset.
+func TestNegativeCommitIsIgnored(t *testing.T) {
+	e := newEnv(t, nil)
+	conn := newConn("127.0.0.1:5000")
+	commit := func(off string) {
+		t.Helper()
+		upd := queryExt("g", "n", 0)
+		upd["commitOffset"] = off
+		expect(t, e.do(conn, remoting.ReqUpdateConsumerOffset, upd, nil), remoting.ResSuccess)
+	}
+	commit("7")
+	commit("-1")
+	s := e.do(conn, remoting.ReqQueryConsumerOffset, queryExt("g", "n", 0), nil)
+	expect(t, s, remoting.ResSuccess)
+	if s.cmd.ExtFields["offset"] != "7" {
+		t.Fatalf("offset %q after a -1 commit, want 7", s.cmd.ExtFields["offset"])
+	}
+}

@@ -122,7 +122,7 @@ func (b *Broker) pullMessage(conn remoting.Conn, req *remoting.Command) *remotin
 
 	// The offset a pull carries is committed on its first execution only
 	// (PullMessageProcessor: storeOffsetEnable), never on a slave.
-	if sysFlag&pullCommitOffset != 0 && !b.isSlave() {
+	if sysFlag&pullCommitOffset != 0 && !b.isSlave() && commitOffset >= 0 {
 		b.meta.Offsets.Commit(q.group, q.topic, q.queueID, commitOffset)
 	}
 
