@@ -17,7 +17,7 @@ type Role string
 
 const (
 	AsyncMaster Role = "ASYNC_MASTER" // acknowledges before slaves have the data
-	SyncMaster  Role = "SYNC_MASTER"  // acknowledges once a slave has the data
+	SyncMaster  Role = "SYNC_MASTER"  // meant to acknowledge once a slave has the data; replication is not built yet, so it acts as ASYNC_MASTER
 	Slave       Role = "SLAVE"        // copies a master; brokerId > 0
 )
 
@@ -66,7 +66,7 @@ type Broker struct {
 	// Topics and groups.
 	AutoCreateTopicEnable       bool // autoCreateTopicEnable, true: TBW102 exists and unknown topics are created
 	AutoCreateSubscriptionGroup bool // autoCreateSubscriptionGroup, true
-	DefaultTopicQueueNums       int  // defaultTopicQueueNums, 8: queues of TBW102 and of auto-created topics
+	DefaultTopicQueueNums       int  // defaultTopicQueueNums, 8: queues of TBW102; an auto-created topic gets the smaller of this and the client's number
 
 	// Consumption.
 	SlaveReadEnable       bool          // slaveReadEnable, false: a master may redirect pulls to a slave
