@@ -14,6 +14,7 @@ commands:
   namesrv     the name server
   broker      a broker: -n NAMESRV -c broker.properties [-p] [--set key=value]
   selfcheck   open the storage engine, append, flush, read back and restart
+  bench       load generator: --mode produce|consume|e2e|ceiling, -n NAMESRV or --standalone
   version     print the version
 `)
 }
@@ -34,6 +35,8 @@ func main() {
 		os.Exit(runBroker(os.Args[2:]))
 	case "selfcheck":
 		os.Exit(runSelfCheck(os.Args[2:]))
+	case "bench":
+		os.Exit(runBench(os.Args[2:]))
 	case "-h", "--help", "help":
 		usage()
 	default:
