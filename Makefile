@@ -3,7 +3,7 @@ BIN     := bin/gannet
 DATA    ?= ./data
 FUZZTIME ?= 10s
 
-.PHONY: build run selfcheck test bench fuzz vet clean interop-deps
+.PHONY: build run selfcheck test bench fuzz vet clean interop-deps profile
 
 build:
 	$(GO) build -o $(BIN) ./cmd/gannet
@@ -39,6 +39,11 @@ fuzz:
 	    echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME); \
 	  done; \
 	done
+
+# A short produce run against a standalone broker with a CPU profile; top
+# functions and an SVG call graph (graphviz) under perf/out/.
+profile:
+	perf/profile.sh
 
 clean:
 	rm -rf bin

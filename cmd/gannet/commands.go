@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gannetmq/gannet/perf"
 	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
 	"github.com/gannetmq/gannet/protocols/rocketmq/server"
 )
@@ -23,6 +24,37 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
+// startPerf starts the profile and the /metrics and /debug/pprof/
+// listener of a server command whose flags were already validated. The
+// caller defers p.Close and also calls it right after the shutdown signal:
+// the profile is written before the servers close, and Close is
+// idempotent.
+func startPerf(name string, pc perf.Config, logger *slog.Logger) (*perf.Perf, bool) {
+	p, err := perf.Start(pc, logger)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gannet %s: %v\n", name, err)
+		return nil, false
+	}
+	if a := p.HTTPAddr(); a != nil {
+		fmt.Printf("metrics on http://%s/metrics, profiles on http://%s/debug/pprof/\n", a, a)
+	}
+	if prof := p.Profile(); prof != nil {
+		fmt.Printf("%s profile goes to %s on shutdown\n", prof.Kind(), prof.Path())
+	}
+	return p, true
+}
+
+// stopPerf writes the profile and closes the listener; a failure there is
+// reported but does not change the exit status of a clean shutdown.
+func stopPerf(name string, p *perf.Perf) {
+	if err := p.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "gannet %s: %v\n", name, err)
+	}
+	if prof := p.Profile(); prof != nil {
+		fmt.Printf("%s profile written to %s\n", prof.Kind(), prof.Path())
+	}
+}
+
 // waitForSignal blocks until SIGINT or SIGTERM.
 func waitForSignal() os.Signal {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -31,26 +63,42 @@ func waitForSignal() os.Signal {
 	return syscall.SIGTERM
 }
 
-// runNamesrv: gannet namesrv [--listen ADDR]
+// runNamesrv: gannet namesrv [--listen ADDR] [--http-addr ADDR] [--profile KIND]
 func runNamesrv(args []string) int {
 	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
 	listen := fs.String("listen", ":9876", "address to serve the name server on")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	var pc perf.Config
+	pc.AddFlags(fs, perf.DefaultNamesrvHTTPAddr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	logger, err := newLogger(*level)
+	if err == nil {
+		err = pc.Validate()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet namesrv:", err)
 		return 2
 	}
+	p, ok := startPerf("namesrv", pc, logger)
+	if !ok {
+		return 1
+	}
+	defer p.Close()
 	ns, err := server.StartNameServer(*listen, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet namesrv:", err)
 		return 1
 	}
+	if err := p.Register(perf.NewRemotingCollector("namesrv", ns.RemotingMetrics)); err != nil {
+		ns.Close()
+		fmt.Fprintln(os.Stderr, "gannet namesrv:", err)
+		return 1
+	}
 	fmt.Printf("name server listening on %s\n", ns.Addr())
 	waitForSignal()
+	stopPerf("namesrv", p)
 	if err := ns.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "gannet namesrv: shutdown:", err)
 		return 1
@@ -73,10 +121,15 @@ func runBroker(args []string) int {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	var sets overrides
 	fs.Var(&sets, "set", "override a broker.properties key: --set key=value (repeatable)")
+	var pc perf.Config
+	pc.AddFlags(fs, perf.DefaultBrokerHTTPAddr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	logger, err := newLogger(*level)
+	if err == nil {
+		err = pc.Validate()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet broker:", err)
 		return 2
@@ -117,14 +170,25 @@ func runBroker(args []string) int {
 		}
 		return 0
 	}
+	p, ok := startPerf("broker", pc, logger)
+	if !ok {
+		return 1
+	}
+	defer p.Close()
 	start := time.Now()
 	bs, err := server.StartBroker(&cfg, fmt.Sprintf(":%d", cfg.ListenPort), logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet broker:", err)
 		return 1
 	}
+	if err := registerBroker(p, bs); err != nil {
+		bs.Close()
+		fmt.Fprintln(os.Stderr, "gannet broker:", err)
+		return 1
+	}
 	fmt.Printf("broker %s (%s) serving on %s, store %s, started in %v\n", cfg.BrokerName, cfg.BrokerRole, cfg.BrokerAddr(), cfg.StorePathRootDir, time.Since(start).Round(time.Millisecond))
 	waitForSignal()
+	stopPerf("broker", p)
 	if err := bs.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "gannet broker: shutdown:", err)
 		return 1
@@ -143,10 +207,15 @@ func runStandalone(args []string) int {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	var sets overrides
 	fs.Var(&sets, "set", "override a broker.properties key: --set key=value (repeatable)")
+	var pc perf.Config
+	pc.AddFlags(fs, perf.DefaultBrokerHTTPAddr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	logger, err := newLogger(*level)
+	if err == nil {
+		err = pc.Validate()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
 		return 2
@@ -166,6 +235,11 @@ func runStandalone(args []string) int {
 		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
 		return 2
 	}
+	p, ok := startPerf("standalone", pc, logger)
+	if !ok {
+		return 1
+	}
+	defer p.Close()
 	start := time.Now()
 	ns, err := server.StartNameServer(*nsAddr, logger)
 	if err != nil {
@@ -178,11 +252,22 @@ func runStandalone(args []string) int {
 		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
 		return 1
 	}
+	err = registerBroker(p, bs)
+	if err == nil {
+		err = p.Register(perf.NewRemotingCollector("namesrv", ns.RemotingMetrics))
+	}
+	if err != nil {
+		bs.Close()
+		ns.Close()
+		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
+		return 1
+	}
 	fmt.Printf("gannet standalone ready in %v: name server %s, broker %s (%s), data in %s\n",
 		time.Since(start).Round(time.Millisecond), ns.Addr(), bs.Addr(), flushType, *data)
 	fmt.Printf("RocketMQ clients: nameSrv / NAMESRV_ADDR = %s\n", *nsAddr)
 	waitForSignal()
 	fmt.Println("shutting down")
+	stopPerf("standalone", p)
 	err = bs.Close()
 	if nerr := ns.Close(); err == nil {
 		err = nerr
@@ -192,4 +277,12 @@ func runStandalone(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// registerBroker exports a running broker's store and remoting server.
+func registerBroker(p *perf.Perf, bs *server.Broker) error {
+	return p.Register(
+		perf.NewEngineCollector(bs.Store().Metrics),
+		perf.NewRemotingCollector("broker", bs.RemotingMetrics),
+	)
 }

@@ -16,6 +16,11 @@ commands:
   selfcheck   open the storage engine, append, flush, read back and restart
   bench       load generator: --mode produce|consume|e2e|ceiling, -n NAMESRV or --standalone
   version     print the version
+
+server commands (standalone, namesrv, broker) also take
+  --http-addr ADDR   /metrics and /debug/pprof/ (default 127.0.0.1:8080, namesrv 8081; off to disable)
+  --profile KIND     cpu, mem, alloc, mutex, block, trace or goroutine, written on clean shutdown
+  --profile-dir DIR  where profiles go (default .)
 `)
 }
 

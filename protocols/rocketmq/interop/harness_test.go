@@ -237,7 +237,7 @@ func (e *env) startBroker(t *testing.T) error {
 		logf.Close()
 		return err
 	}
-	args := []string{"standalone", "--data", dataDir, "--namesrv-addr", e.namesrv, "--broker-addr", e.broker}
+	args := []string{"standalone", "--data", dataDir, "--namesrv-addr", e.namesrv, "--broker-addr", e.broker, "--http-addr", "off"}
 	cmd := exec.Command(e.bin, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf

@@ -54,6 +54,10 @@ func StartNameServer(addr string, logger *slog.Logger) (*NameServer, error) {
 // Addr is the bound address.
 func (n *NameServer) Addr() net.Addr { return n.srv.Addr() }
 
+// RemotingMetrics reports the name server's remoting server (open
+// connections), for the metrics exporter.
+func (n *NameServer) RemotingMetrics() remoting.ServerMetrics { return n.srv.Metrics() }
+
 // Close stops the name server.
 func (n *NameServer) Close() error {
 	close(n.stop)
@@ -159,6 +163,10 @@ func (bs *Broker) Addr() net.Addr { return bs.srv.Addr() }
 
 // Store is the broker's storage engine.
 func (bs *Broker) Store() *engine.Store { return bs.store }
+
+// RemotingMetrics reports the broker's remoting server (open connections),
+// for the metrics exporter.
+func (bs *Broker) RemotingMetrics() remoting.ServerMetrics { return bs.srv.Metrics() }
 
 // Close unregisters, stops serving, lets the background loops finish and
 // closes the store cleanly (checkpoint written, abort marker removed).
