@@ -142,7 +142,7 @@ func runBroker(args []string) int {
 			logger.Warn("broker.properties", "warning", w.String())
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "gannet broker: %s: %v\n", *confFile, err)
+			fmt.Fprintln(os.Stderr, "gannet broker:", err) // the error names the file
 			return 1
 		}
 	}
@@ -263,7 +263,7 @@ func runStandalone(args []string) int {
 		return 1
 	}
 	fmt.Printf("gannet standalone ready in %v: name server %s, broker %s (%s), data in %s\n",
-		time.Since(start).Round(time.Millisecond), ns.Addr(), bs.Addr(), flushType, *data)
+		time.Since(start).Round(time.Millisecond), ns.Addr(), bs.Addr(), cfg.FlushDiskType, cfg.StorePathRootDir)
 	fmt.Printf("RocketMQ clients: nameSrv / NAMESRV_ADDR = %s\n", *nsAddr)
 	waitForSignal()
 	fmt.Println("shutting down")

@@ -104,7 +104,7 @@ func brokerOptions(cfg *config.Broker, logger *slog.Logger) broker.Options {
 	// The remoting server copies each frame once, so request bodies stay
 	// valid after a processor returns.
 	o.RequestBodyRetained = true
-	o.Logger = logger.With("component", "broker")
+	o.Logger = logger // broker.New adds its component
 	return o
 }
 
@@ -231,6 +231,11 @@ func StandaloneConfig(data, namesrvAddr, brokerAddr, flushDiskType string, sets 
 	}
 	if err := cfg.Validate(); err != nil {
 		return config.Broker{}, fmt.Errorf("invalid configuration: %w", err)
+	}
+	// The broker listens on brokerAddr; an override that advertised another
+	// port or address would put unreachable addresses into routes and ids.
+	if cfg.ListenPort != port || cfg.BrokerIP1 != host {
+		return config.Broker{}, fmt.Errorf("listenPort and brokerIP1 come from the broker address %s; set them with --broker-addr", brokerAddr)
 	}
 	return cfg, nil
 }
