@@ -383,3 +383,37 @@ func TestRawAppendBuildsQueues(t *testing.T) {
 		t.Fatalf("append on the promoted slave: %s queue offset %d", st, r.QueueOffset)
 	}
 }
+
+func TestDeleteTopic(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, testOptions(dir, SyncFlush))
+	defer s.Close()
+	appendN(t, s, "Gone", 2, 40)
+	appendN(t, s, "Kept", 1, 5)
+	waitDispatched(t, s)
+	if err := s.DeleteTopic("Gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "consumequeue", "Gone")); !os.IsNotExist(err) {
+		t.Fatalf("consume queue directory still there: %v", err)
+	}
+	var res GetResult
+	s.GetMessages(&GetRequest{Topic: "Gone", MaxMessages: 4}, &res)
+	if res.Status != GetNoMatchedLogicQueue {
+		t.Fatalf("read of a deleted topic: %s", res.Status)
+	}
+	if got := len(readQueue(t, s, "Kept", 0)); got != 5 {
+		t.Fatalf("other topic: %d messages", got)
+	}
+	// New messages to the deleted topic are readable again.
+	r := &Request{Msgs: []message.Message{testMessage("Gone", 0, 99)}}
+	if st := s.Append(r); st != StatusOK {
+		t.Fatal(st)
+	}
+	waitDispatched(t, s)
+	s.GetMessages(&GetRequest{Topic: "Gone", Offset: s.MinOffset("Gone", 0), MaxMessages: 4}, &res)
+	if res.Status != GetFound || len(res.Messages) != 1 {
+		t.Fatalf("read after re-creation: %s %d", res.Status, len(res.Messages))
+	}
+	res.Release()
+}

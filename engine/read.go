@@ -302,3 +302,11 @@ func hasKey(props []byte, key string) bool {
 	}
 	return false
 }
+
+// DeleteTopic removes a topic's ConsumeQueues (its messages stay in the
+// CommitLog until retention takes their segments). Reads of the topic then
+// find no queue. Messages appended to the topic later get queue offsets
+// after the old ones, and their queues start there.
+func (s *Store) DeleteTopic(topic string) error {
+	return s.cqs.DeleteTopic(topic)
+}
