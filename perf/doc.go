@@ -3,8 +3,8 @@
 // written on clean shutdown (github.com/pkg/profile), one HTTP listener
 // serving /debug/pprof/ and /metrics on a private mux, and Prometheus
 // collectors that read the Metrics structs of the engine and the remoting
-// server at scrape time. Only cmd/ imports it; nothing here polls, and no
-// other package depends on Prometheus.
+// server and the broker's counters at scrape time. Only cmd/ imports it;
+// nothing here polls, and no other package depends on Prometheus.
 //
 // A server command uses it like this:
 //
@@ -17,13 +17,15 @@
 //	defer p.Close()
 //	bs, err := server.StartBroker(...)
 //	p.Register(perf.NewEngineCollector(bs.Store().Metrics),
+//		perf.NewBrokerCollector(bs.Broker().Metrics, bs.Broker().ConsumerLag),
 //		perf.NewRemotingCollector("broker", bs.RemotingMetrics))
 //	waitForSignal()
 //	p.Close() // profile written, listener closed, before the servers stop
 //	bs.Close()
 //
 // A scrape calls each collector's Collect, which takes one snapshot
-// (engine.Store.Metrics reads atomics only) and turns it into constant
+// (engine.Store.Metrics reads atomics only; broker.Broker.Metrics reads
+// atomics under the topic table's read lock) and turns it into constant
 // metrics, so the values of one scrape are consistent with each other and
 // cost nothing between scrapes.
 //

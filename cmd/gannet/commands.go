@@ -279,10 +279,12 @@ func runStandalone(args []string) int {
 	return 0
 }
 
-// registerBroker exports a running broker's store and remoting server.
+// registerBroker exports a running broker's store, request processors
+// and remoting server.
 func registerBroker(p *perf.Perf, bs *server.Broker) error {
 	return p.Register(
 		perf.NewEngineCollector(bs.Store().Metrics),
+		perf.NewBrokerCollector(bs.Broker().Metrics, bs.Broker().ConsumerLag),
 		perf.NewRemotingCollector("broker", bs.RemotingMetrics),
 	)
 }

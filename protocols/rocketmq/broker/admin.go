@@ -119,6 +119,7 @@ func (b *Broker) deleteTopic(_ remoting.Conn, req *remoting.Command) *remoting.C
 	deleted := b.meta.Topics.Delete(topic)
 	b.topicMu.Unlock()
 	b.meta.Offsets.DeleteTopic(topic)
+	b.metrics.forgetTopic(topic)
 	if deleted {
 		b.log.Info("topic deleted", "topic", topic)
 		b.topicsChanged()

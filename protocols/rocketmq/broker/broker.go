@@ -250,6 +250,7 @@ type Broker struct {
 		getMessages atomic.Int64 // messages returned by pulls
 		getRequests atomic.Int64 // pulls answered with messages
 	}
+	metrics *brokerMetrics // per-topic traffic, latencies, send results (metrics.go)
 
 	sends sync.Pool // *sendOp
 	reads sync.Pool // *readOp
@@ -282,6 +283,7 @@ func New(opts Options, store *engine.Store) (*Broker, error) {
 		memWindow:   opts.TotalMemory / 100 * int64(opts.AccessMessageInMemoryMaxRatio),
 		boot:        opts.Now(),
 		registerNow: make(chan struct{}, 1),
+		metrics:     newBrokerMetrics(),
 	}
 	b.uniq.init(ip)
 	b.sched = schedule.New(store, levels, opts.Logger)

@@ -25,7 +25,10 @@
 // (14, 15, 29, 30, 31, 32), clients.go (34, 35, 38, 46, and 40 sent to
 // clients), sendback.go (36), query.go (12, 33), locks.go (41, 42),
 // admin.go (17, 21, 28, 43, 45, 201, 202, 208, 215), register.go (103, 104
-// sent to name servers).
+// sent to name servers). metrics.go counts traffic per topic, send and pull
+// latencies and send results for Broker.Metrics, and computes
+// Broker.ConsumerLag; perf exports both, the broker knows nothing of
+// Prometheus.
 //
 // # Never waiting for the disk
 //

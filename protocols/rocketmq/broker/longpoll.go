@@ -35,6 +35,7 @@ type heldPull struct {
 	oneway    bool
 	q         pullQuery
 	deadline  time.Time
+	start     time.Time // when the pull arrived, for the pull latency
 }
 
 type queueKey struct {
@@ -135,7 +136,8 @@ func (h *pullHolder) answerNow(p *heldPull) {
 }
 
 func (h *pullHolder) respond(p *heldPull, op *readOp, code int32) {
-	resp := h.b.pullResponse(p.opaque, p.serialize, op, code)
+	resp := h.b.pullResponse(p.opaque, p.serialize, p.q.topic, op, code)
+	h.b.metrics.pullAnswered(p.start, true)
 	h.b.reply(p.conn, &remoting.Command{Flag: onewayFlag(p.oneway)}, resp)
 }
 

@@ -62,7 +62,19 @@ func (b *Broker) getReadOp() *readOp {
 	return op
 }
 
+// pullMessage times a pull answered at once; a held pull is timed when
+// the holder answers it (pullHolder.respond).
 func (b *Broker) pullMessage(conn remoting.Conn, req *remoting.Command) *remoting.Command {
+	start := time.Now()
+	resp := b.tryPull(conn, req, start)
+	if resp != nil {
+		b.metrics.pullAnswered(start, false)
+	}
+	return resp
+}
+
+// tryPull answers a pull, or parks it and returns nil.
+func (b *Broker) tryPull(conn remoting.Conn, req *remoting.Command, start time.Time) *remoting.Command {
 	h := newHeader("PULL_MESSAGE", req)
 	q := pullQuery{
 		group:   h.str("consumerGroup"),
@@ -134,7 +146,7 @@ func (b *Broker) pullMessage(conn remoting.Conn, req *remoting.Command) *remotin
 		}
 		p := &heldPull{
 			conn: conn, opaque: req.Opaque, serialize: req.Serialize, oneway: req.IsOneway(),
-			q: q, deadline: b.opts.Now().Add(wait),
+			q: q, deadline: b.opts.Now().Add(wait), start: start,
 		}
 		op.free()
 		if busy := b.holder.hold(p, true); busy != nil {
@@ -142,7 +154,7 @@ func (b *Broker) pullMessage(conn remoting.Conn, req *remoting.Command) *remotin
 		}
 		return nil
 	}
-	return b.pullResponse(req.Opaque, req.Serialize, op, code)
+	return b.pullResponse(req.Opaque, req.Serialize, q.topic, op, code)
 }
 
 // filterFromRequest builds the tag filter of a pull that carries its own
@@ -233,7 +245,7 @@ func pullCode(st engine.GetStatus, offset int64) int32 {
 // pullResponse turns a read into the response: the four offsets every
 // client needs, and on SUCCESS the records as body parts that Release
 // unpins. Other results free op at once.
-func (b *Broker) pullResponse(opaque int32, ser remoting.SerializeType, op *readOp, code int32) *remoting.Command {
+func (b *Broker) pullResponse(opaque int32, ser remoting.SerializeType, topic string, op *readOp, code int32) *remoting.Command {
 	r := &op.res
 	resp := &remoting.Command{
 		Code:      code,
@@ -253,6 +265,7 @@ func (b *Broker) pullResponse(opaque int32, ser remoting.SerializeType, op *read
 	if code == remoting.ResSuccess {
 		b.stats.getRequests.Add(1)
 		b.stats.getMessages.Add(int64(len(r.Messages)))
+		b.metrics.delivered(topic, len(r.Messages), r.Bytes)
 		resp.BodyParts = r.Messages
 		resp.Release = op.free
 		return resp

@@ -99,6 +99,9 @@ type sendOp struct {
 	queueID   int32  // the queue chosen for the message (before any delay)
 	uniqKey   string // transactionId in the response
 
+	topic string    // the topic the producer named, for the traffic counters
+	start time.Time // when the request arrived, for the send latency
+
 	msgs []message.Message
 	buf  []byte // body copy and properties; sized before use, never grown
 	offs []int64
@@ -118,7 +121,7 @@ func (b *Broker) getSendOp() *sendOp {
 
 func (b *Broker) putSendOp(op *sendOp) {
 	op.conn = nil
-	op.uniqKey = ""
+	op.uniqKey, op.topic = "", ""
 	op.batch, op.sendBack = false, false
 	clear(op.msgs)
 	op.msgs = op.msgs[:0]
@@ -145,7 +148,20 @@ func (b *Broker) sendFail(req *remoting.Command, err *codeError) *remoting.Comma
 	return b.sendResponse(req, err.code, err.remark)
 }
 
+// sendMessage times a send and counts its result; a send the engine
+// accepted is counted when it completes (sendOp.done).
 func (b *Broker) sendMessage(conn remoting.Conn, req *remoting.Command) *remoting.Command {
+	start := time.Now()
+	resp := b.trySend(conn, req, start)
+	if resp != nil {
+		b.metrics.sendAnswered(resp.Code, start)
+	}
+	return resp
+}
+
+// trySend submits a send to the engine and returns nil, or returns the
+// response that refuses it.
+func (b *Broker) trySend(conn remoting.Conn, req *remoting.Command, start time.Time) *remoting.Command {
 	h, herr := decodeSendHeader(req)
 	if herr != nil {
 		return b.sendFail(req, herr)
@@ -176,6 +192,7 @@ func (b *Broker) sendMessage(conn remoting.Conn, req *remoting.Command) *remotin
 
 	op := b.getSendOp()
 	op.conn, op.opaque, op.serialize, op.oneway, op.batch = conn, req.Opaque, req.Serialize, req.IsOneway(), batch
+	op.topic, op.start = h.topic, start
 	body := req.Body
 	var err *codeError
 	if batch {
@@ -513,6 +530,7 @@ func (op *sendOp) done(r *engine.Request) {
 		resp = sendBackResponse(req, r)
 	default:
 		resp = b.sendDoneResponse(req, op, r)
+		b.metrics.sendAnswered(resp.Code, op.start)
 	}
 	conn, oneway := op.conn, op.oneway
 	b.putSendOp(op)
@@ -554,6 +572,7 @@ func (b *Broker) sendDoneResponse(req *remoting.Command, op *sendOp, r *engine.R
 		}
 		b.stats.putRequests.Add(1)
 		b.stats.putMessages.Add(int64(len(op.msgs)))
+		b.metrics.stored(op.topic, len(op.msgs), r.Size)
 	case engine.StatusSystemBusy:
 		resp = b.sendResponse(req, remoting.ResSystemBusy, "[PC_SYNCHRONIZED]broker busy, start flow control for a while")
 	case engine.StatusDiskFull:

@@ -164,6 +164,10 @@ func (bs *Broker) Addr() net.Addr { return bs.srv.Addr() }
 // Store is the broker's storage engine.
 func (bs *Broker) Store() *engine.Store { return bs.store }
 
+// Broker is the broker's request processors, for the metrics exporter
+// (Metrics, ConsumerLag).
+func (bs *Broker) Broker() *broker.Broker { return bs.b }
+
 // RemotingMetrics reports the broker's remoting server (open connections),
 // for the metrics exporter.
 func (bs *Broker) RemotingMetrics() remoting.ServerMetrics { return bs.srv.Metrics() }
