@@ -120,6 +120,10 @@ func (b *Broker) deleteTopic(_ remoting.Conn, req *remoting.Command) *remoting.C
 	b.topicMu.Unlock()
 	b.meta.Offsets.DeleteTopic(topic)
 	b.metrics.forgetTopic(topic)
+	// The messages stay in the CommitLog until retention; the queues go now.
+	if err := b.store.DeleteTopic(topic); err != nil {
+		b.log.Warn("cannot delete the topic's consume queues", "topic", topic, "err", err)
+	}
 	if deleted {
 		b.log.Info("topic deleted", "topic", topic)
 		b.topicsChanged()

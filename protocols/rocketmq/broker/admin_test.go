@@ -53,7 +53,11 @@ func TestTopicCreateAndDelete(t *testing.T) {
 	}
 
 	e.b.meta.Offsets.Commit("g", "made", 0, 5)
+	e.fill("made", 0, 3)
 	expect(t, e.do(conn, remoting.ReqDeleteTopicInBroker, map[string]string{"topic": "made"}, nil), remoting.ResSuccess)
+	if e.store.MaxOffset("made", 0) != 0 {
+		t.Fatal("consume queues of a deleted topic kept")
+	}
 	if _, ok := e.b.meta.Topics.Get("made"); ok {
 		t.Fatal("topic still there")
 	}
