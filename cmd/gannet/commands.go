@@ -16,6 +16,36 @@ import (
 	"github.com/gannetmq/gannet/protocols/rocketmq/server"
 )
 
+// commonFlags are the flags every server command takes: the log level and
+// the perf layer's (--http-addr, --profile, --profile-dir).
+type commonFlags struct {
+	level *string
+	perf  perf.Config
+}
+
+func addCommonFlags(fs *flag.FlagSet, httpDefault string) *commonFlags {
+	c := &commonFlags{level: fs.String("log-level", "info", "debug, info, warn or error")}
+	c.perf.AddFlags(fs, httpDefault)
+	return c
+}
+
+// parse parses args and builds the logger. A non-zero exit status means
+// the flags were bad and the message is printed.
+func (c *commonFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, int) {
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	logger, err := newLogger(*c.level)
+	if err == nil {
+		err = c.perf.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gannet %s: %v\n", fs.Name(), err)
+		return nil, 2
+	}
+	return logger, 0
+}
+
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -67,20 +97,12 @@ func waitForSignal() os.Signal {
 func runNamesrv(args []string) int {
 	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
 	listen := fs.String("listen", ":9876", "address to serve the name server on")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	var pc perf.Config
-	pc.AddFlags(fs, perf.DefaultNamesrvHTTPAddr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	common := addCommonFlags(fs, perf.DefaultNamesrvHTTPAddr)
+	logger, rc := common.parse(fs, args)
+	if rc != 0 {
+		return rc
 	}
-	logger, err := newLogger(*level)
-	if err == nil {
-		err = pc.Validate()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gannet namesrv:", err)
-		return 2
-	}
+	pc := common.perf
 	p, ok := startPerf("namesrv", pc, logger)
 	if !ok {
 		return 1
@@ -118,22 +140,15 @@ func runBroker(args []string) int {
 	namesrvAddr := fs.String("n", "", "name server addresses, host:port;host:port (overrides namesrvAddr)")
 	confFile := fs.String("c", "", "broker.properties file")
 	printConf := fs.Bool("p", false, "print the effective configuration and exit")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
 	var sets overrides
 	fs.Var(&sets, "set", "override a broker.properties key: --set key=value (repeatable)")
-	var pc perf.Config
-	pc.AddFlags(fs, perf.DefaultBrokerHTTPAddr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	common := addCommonFlags(fs, perf.DefaultBrokerHTTPAddr)
+	logger, rc := common.parse(fs, args)
+	if rc != 0 {
+		return rc
 	}
-	logger, err := newLogger(*level)
-	if err == nil {
-		err = pc.Validate()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gannet broker:", err)
-		return 2
-	}
+	pc := common.perf
+	var err error
 	cfg := config.Default()
 	if *confFile != "" {
 		var warnings []config.Warning
@@ -149,16 +164,9 @@ func runBroker(args []string) int {
 	if *namesrvAddr != "" {
 		sets = append(sets, "namesrvAddr="+*namesrvAddr)
 	}
-	for _, kv := range sets {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			fmt.Fprintf(os.Stderr, "gannet broker: --set %q: want key=value\n", kv)
-			return 2
-		}
-		if err := cfg.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
-			fmt.Fprintln(os.Stderr, "gannet broker:", err)
-			return 1
-		}
+	if err := cfg.Apply(sets); err != nil {
+		fmt.Fprintln(os.Stderr, "gannet broker:", err)
+		return 1
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "gannet broker: invalid configuration:", err)
@@ -204,22 +212,14 @@ func runStandalone(args []string) int {
 	nsAddr := fs.String("namesrv-addr", "127.0.0.1:9876", "name server address")
 	brokerAddr := fs.String("broker-addr", "127.0.0.1:10911", "broker address (its port goes into message ids)")
 	flush := fs.String("flush", "async", "flush mode: sync or async")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
 	var sets overrides
 	fs.Var(&sets, "set", "override a broker.properties key: --set key=value (repeatable)")
-	var pc perf.Config
-	pc.AddFlags(fs, perf.DefaultBrokerHTTPAddr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	common := addCommonFlags(fs, perf.DefaultBrokerHTTPAddr)
+	logger, rc := common.parse(fs, args)
+	if rc != 0 {
+		return rc
 	}
-	logger, err := newLogger(*level)
-	if err == nil {
-		err = pc.Validate()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
-		return 2
-	}
+	pc := common.perf
 	var flushType string
 	switch strings.ToLower(*flush) {
 	case "sync", "sync_flush":

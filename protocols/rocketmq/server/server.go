@@ -11,7 +11,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/gannetmq/gannet/engine"
@@ -224,14 +223,8 @@ func StandaloneConfig(data, namesrvAddr, brokerAddr, flushDiskType string, sets 
 		fmt.Sprintf("haListenPort=%d", port+1),
 		"flushDiskType=" + flushDiskType,
 	}
-	for _, kv := range append(defaults, sets...) {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return config.Broker{}, fmt.Errorf("override %q: want key=value", kv)
-		}
-		if err := cfg.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
-			return config.Broker{}, err
-		}
+	if err := cfg.Apply(append(defaults, sets...)); err != nil {
+		return config.Broker{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return config.Broker{}, fmt.Errorf("invalid configuration: %w", err)

@@ -465,3 +465,18 @@ func TestLoad(t *testing.T) {
 		t.Error("Parse read a file over the limit")
 	}
 }
+
+func TestApply(t *testing.T) {
+	b := Default()
+	if err := b.Apply([]string{"listenPort=20911", " brokerName = b1 "}); err != nil {
+		t.Fatal(err)
+	}
+	if b.ListenPort != 20911 || b.BrokerName != "b1" {
+		t.Fatalf("applied: port %d name %q", b.ListenPort, b.BrokerName)
+	}
+	for _, bad := range [][]string{{"listenPort"}, {"listenPort=x"}, {"noSuchKey=1"}} {
+		if err := b.Apply(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -245,3 +245,18 @@ func Keys() []string {
 	}
 	return out
 }
+
+// Apply sets each "key=value" override in order (command-line --set flags),
+// stopping at the first that is malformed or invalid.
+func (b *Broker) Apply(overrides []string) error {
+	for _, kv := range overrides {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("config: override %q: want key=value", kv)
+		}
+		if err := b.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
