@@ -28,8 +28,16 @@ interop-deps:
 test: vet interop-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# The engine micro-benchmarks (output kept in bench/results/engine-<UTC
+# time>.txt), then the standard suite against fresh standalone brokers
+# (bench/suite.sh, reports in bench/results/suite-<UTC time>/; see
+# docs/performance.md). Not part of `make test`.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./engine/...
+	@mkdir -p bench/results
+	@f=bench/results/engine-$$(date -u +%Y%m%d-%H%M).txt; echo "engine benchmarks: $$f"; \
+	{ $(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./engine/... 2>&1 || echo "FAIL: go test exited $$?"; } | tee "$$f"; \
+	! grep -q '^FAIL' "$$f"
+	GO=$(GO) bench/suite.sh
 
 # A short bounded run of every fuzz target (FUZZTIME each).
 fuzz:

@@ -17,6 +17,11 @@
 // round trips per second, measured now: the baselines reports divide by).
 // Only the RocketMQ protocol exists so far; MQTT waits for its front end.
 //
+// The standard suite (bench/suite.sh, run by `make bench`) starts one
+// broker process per case and leaves a directory of reports; LoadSuite and
+// WriteSuiteSummary (suite.go, `gannet bench suite-report DIR`) turn it
+// into summary.md.
+//
 // The RocketMQ driver (rocketmq.go) is built on the remoting client:
 //
 //	route  GET_ROUTEINFO_BY_TOPIC (105) at the name server; when the topic

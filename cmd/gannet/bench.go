@@ -18,6 +18,7 @@ import (
 
 const benchUsage = `usage: gannet bench [flags]
        gannet bench compare A.json B.json
+       gannet bench suite-report DIR   (DIR/summary.md of a bench/suite.sh run)
 
 Modes (--mode): produce, consume, e2e, ceiling. Against a running name
 server (-n host:port) or an in-process broker (--standalone). Progress goes
@@ -42,6 +43,9 @@ func (s *benchSets) Set(v string) error { *s = append(*s, v); return nil }
 func runBench(args []string) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return runBenchCompare(args[1:])
+	}
+	if len(args) > 0 && args[0] == "suite-report" {
+		return runBenchSuiteReport(args[1:])
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -188,6 +192,19 @@ func runBenchCompare(args []string) int {
 		return 1
 	}
 	if err := bench.WriteComparison(os.Stdout, figs, args[0], args[1]); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// runBenchSuiteReport: gannet bench suite-report DIR
+func runBenchSuiteReport(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: gannet bench suite-report DIR")
+		return 2
+	}
+	if err := bench.WriteSuiteSummary(args[0], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "gannet bench suite-report:", err)
 		return 1
 	}
 	return 0

@@ -16,6 +16,7 @@ func TestBenchFlags(t *testing.T) {
 		{"--standalone", "extra"},
 		{"--no-such-flag"},
 		{"compare", "one.json"},
+		{"suite-report"},
 	} {
 		if rc := runBench(args); rc != 2 {
 			t.Errorf("gannet bench %s exited %d, want 2", strings.Join(args, " "), rc)
