@@ -7,45 +7,23 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gannetmq/gannet/protocols/rocketmq/server/servertest"
 )
 
-// testSets keep the standalone store small: 16 MiB CommitLog segments and
-// small ConsumeQueue and index files, as the e2e tests use.
-var testSets = []string{
-	"mappedFileSizeCommitLog=16777216",
-	"mappedFileSizeConsumeQueue=60000",
-	"maxHashSlotNum=4096",
-	"maxIndexNum=16384",
-}
+// testSets keep the standalone store small.
+var testSets = servertest.SmallStore
 
 // testLimit bounds every run of these tests.
 const testLimit = 60 * time.Second
 
-// logBuffer collects logs, shown when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() > 1<<20 {
-		l.buf.Reset()
-	}
-	return l.buf.Write(p)
-}
-
 func testLogger(t *testing.T) *slog.Logger {
-	logs := new(logBuffer)
+	logs := new(servertest.LogBuffer)
 	t.Cleanup(func() {
 		if t.Failed() {
-			logs.mu.Lock()
-			t.Logf("logs:\n%s", logs.buf.String())
-			logs.mu.Unlock()
+			t.Logf("logs:\n%s", logs.String())
 		}
 	})
 	return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/gannetmq/gannet/engine/message"
 	"github.com/gannetmq/gannet/protocols/remoting"
 	"github.com/gannetmq/gannet/protocols/rocketmq/server"
+	"github.com/gannetmq/gannet/protocols/rocketmq/server/servertest"
 )
 
 // This file is the harness: a name server and a broker per test, a client
@@ -28,42 +27,14 @@ const (
 	waitLimit   = 10 * time.Second // anything the tests poll for
 )
 
-// testSets keep the store small: 16 MiB CommitLog segments (a 4 MiB
-// message fits), small ConsumeQueue and index files.
-var testSets = []string{
-	"mappedFileSizeCommitLog=16777216",
-	"mappedFileSizeConsumeQueue=60000",
-	"maxHashSlotNum=4096",
-	"maxIndexNum=16384",
-}
-
-// logBuffer collects the servers' logs; they are shown when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() > 1<<20 {
-		l.buf.Reset()
-		l.buf.WriteString("[earlier lines dropped]\n")
-	}
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// testSets keep the store small.
+var testSets = servertest.SmallStore
 
 // cluster is one name server and one broker, both in this process.
 type cluster struct {
 	t          *testing.T
 	dir        string
-	logs       *logBuffer
+	logs       *servertest.LogBuffer
 	log        *slog.Logger
 	sets       []string
 	ns         *server.NameServer
@@ -73,34 +44,19 @@ type cluster struct {
 	client     *remoting.Client // the default client; tests may make more
 }
 
-// freePort returns a loopback port that was free a moment ago. The broker
-// needs its port before it starts: it goes into every message id.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // startCluster starts a name server on a port it picks and a broker on a
 // free port, with the broker.properties overrides in sets after testSets.
 // Both stop when the test ends.
 func startCluster(t *testing.T, sets ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), logs: new(logBuffer), sets: append(append([]string(nil), testSets...), sets...)}
+	c := &cluster{t: t, dir: t.TempDir(), logs: new(servertest.LogBuffer), sets: append(append([]string(nil), testSets...), sets...)}
 	c.log = slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ns, err := server.StartNameServer("127.0.0.1:0", c.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.ns, c.nsAddr = ns, ns.Addr().String()
-	c.brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	c.brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(servertest.FreePort(t)))
 	c.client = c.newClient(remoting.ClientOptions{})
 	t.Cleanup(func() {
 		if c.bs != nil {

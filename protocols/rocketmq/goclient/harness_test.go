@@ -2,7 +2,6 @@ package goclient
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/gannetmq/gannet/protocols/remoting"
 	"github.com/gannetmq/gannet/protocols/rocketmq/server"
+	"github.com/gannetmq/gannet/protocols/rocketmq/server/servertest"
 )
 
 // This file is the harness: a name server and a broker per test, in this
@@ -35,13 +35,8 @@ const (
 	waitLimit   = 20 * time.Second // anything the tests wait for
 )
 
-// testSets keep the store small, as in the e2e tests.
-var testSets = []string{
-	"mappedFileSizeCommitLog=16777216",
-	"mappedFileSizeConsumeQueue=60000",
-	"maxHashSlotNum=4096",
-	"maxIndexNum=16384",
-}
+// testSets keep the store small.
+var testSets = servertest.SmallStore
 
 // TestMain runs the tests, or, in a child started by spawn, the driver.
 func TestMain(m *testing.M) {
@@ -49,28 +44,6 @@ func TestMain(m *testing.M) {
 		os.Exit(driverMain())
 	}
 	os.Exit(m.Run())
-}
-
-// logBuffer collects the servers' logs; they are shown when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() > 1<<20 {
-		l.buf.Reset()
-		l.buf.WriteString("[earlier lines dropped]\n")
-	}
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // cluster is one name server and one broker, both in this process.
@@ -83,21 +56,6 @@ type cluster struct {
 	admin      *remoting.Client
 }
 
-// freePort returns a loopback port that was free a moment ago. The broker
-// needs its port before it starts: it goes into every message id.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // startCluster starts a name server and a broker with the broker.properties
 // overrides in sets after testSets. Both stop when the test ends, after
 // the clients (cleanups run last-registered first).
@@ -106,14 +64,14 @@ func startCluster(t *testing.T, sets ...string) *cluster {
 	// The data directory is made first so that it is removed last, after
 	// the broker closed (cleanups run last-registered first).
 	dir := t.TempDir()
-	logs := new(logBuffer)
+	logs := new(servertest.LogBuffer)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ns, err := server.StartNameServer("127.0.0.1:0", log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, ns: ns, nsAddr: ns.Addr().String()}
-	c.brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	c.brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(servertest.FreePort(t)))
 	t.Cleanup(func() {
 		if c.bs != nil {
 			if err := c.bs.Close(); err != nil {
@@ -200,7 +158,7 @@ type child struct {
 	name    string
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
-	stderr  *logBuffer
+	stderr  *servertest.LogBuffer
 	raceDir string
 	started chan struct{} // closed on the "started" event
 	done    chan struct{} // closed when the process has exited
@@ -222,7 +180,7 @@ func (c *cluster) spawn(name string, s spec, onEvent func(event)) *child {
 		c.t.Fatal(err)
 	}
 	ch := &child{
-		t: c.t, name: name, stderr: new(logBuffer), raceDir: c.t.TempDir(),
+		t: c.t, name: name, stderr: new(servertest.LogBuffer), raceDir: c.t.TempDir(),
 		started: make(chan struct{}), done: make(chan struct{}),
 	}
 	ch.cmd = exec.Command(os.Args[0])
