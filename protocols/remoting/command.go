@@ -38,6 +38,26 @@ type Command struct {
 	// Serialize is the header type the command arrived in; a response is
 	// written in the type of its request.
 	Serialize SerializeType
+
+	// A request's Body points into the connection's read buffer: free
+	// gives that memory back, kept says the processor holds on to it.
+	free func()
+	kept bool
+}
+
+// Keep says the processor still uses the request's Body after it returns
+// (a send's body stays in use until the store has encoded it); it must then
+// call Free once it no longer does. Without Keep the body's memory goes
+// back to the connection when the processor returns.
+func (c *Command) Keep() { c.kept = true }
+
+// Free gives a kept request's body back to the connection. It is safe to
+// call more than once and on commands that own their body.
+func (c *Command) Free() {
+	if f := c.free; f != nil {
+		c.free = nil
+		f()
+	}
 }
 
 // IsResponse reports whether the command is a response.

@@ -288,9 +288,9 @@ func (s *Server) callHook(name string, f func(Conn), c *serverConn) {
 // netpoll calls it again while unread bytes remain, so it must consume a
 // started frame, blocking up to ReadTimeout for its rest, or close.
 //
-// Each frame is copied once out of netpoll's buffers (ReadBinary): the
-// Command owns its bytes, so req.Body stays valid for as long as a
-// processor keeps it, with nothing to release.
+// A request's Body is not copied: it points into netpoll's read buffer,
+// which goes back when the processor returns, or, if the processor called
+// Keep, when it calls Free.
 func (s *Server) onRequest(ctx context.Context, nc netpoll.Connection) error {
 	c, _ := ctx.Value(connKey{}).(*serverConn)
 	if c == nil {
@@ -334,24 +334,43 @@ func (s *Server) onRequest(ctx context.Context, nc netpoll.Connection) error {
 			return s.badFrame(c, err)
 		}
 		ensure(size)
-		frame, err := r.ReadBinary(size)
+		// Slice shares the read buffer's nodes (no copy), and Next on the
+		// slice copies only a frame that straddles two nodes. The header
+		// strings are copied by the decoder; the body stays in the buffer
+		// until the command is freed.
+		sub, err := r.Slice(size)
 		if err != nil {
 			return s.readFailed(c, err)
 		}
 		r.Release()
+		frame, err := sub.Next(size)
+		if err != nil {
+			sub.Release()
+			return s.readFailed(c, err)
+		}
 		if !dispatching {
 			c.beginDispatch()
 			dispatching = true
 		}
 		cmd, err := decodeFrame(frame)
 		if err != nil {
+			sub.Release()
 			return s.badFrame(c, err)
 		}
 		if cmd.IsResponse() {
+			// An Invoke caller may keep the response as long as it likes.
+			if cmd.Body != nil {
+				cmd.Body = append([]byte(nil), cmd.Body...)
+			}
+			sub.Release()
 			c.complete(cmd)
 			continue
 		}
+		cmd.free = func() { sub.Release() }
 		s.dispatch(c, cmd)
+		if !cmd.kept {
+			cmd.Free()
+		}
 	}
 	return nil
 }

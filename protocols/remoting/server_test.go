@@ -569,10 +569,14 @@ func TestServerConcurrentAnswers(t *testing.T) {
 	r := NewRouter()
 	r.Register(ReqSendMessageV2, func(conn Conn, req *Command) {
 		n, _ := strconv.Atoi(req.ExtFields["n"])
+		// The response carries the request's body, so the body is kept
+		// until the response has been written.
+		req.Keep()
 		answer := func() {
 			resp := NewResponse(req, ResSuccess, "")
 			resp.ExtFields = map[string]string{"n": req.ExtFields["n"]}
 			resp.Body = req.Body
+			resp.Release = req.Free
 			conn.Send(resp)
 		}
 		if n%3 == 0 {

@@ -88,10 +88,11 @@ type Options struct {
 	RegionID string // regionId, "DefaultRegion", echoed as MSG_REGION
 	TraceOn  bool   // traceOn (RocketMQ default true), echoed as TRACE_ON
 
-	// RequestBodyRetained says the remoting server hands processors
-	// request bodies that stay valid after the processor returns (for
-	// example netpoll's Reader.Slice). Otherwise a send copies its body
-	// once, because the engine reads it on the writer goroutine later.
+	// RequestBodyRetained says the remoting server lets a processor keep
+	// a request's body past its return (Command.Keep, then Free): a send
+	// then stores the body straight from the connection's read buffer.
+	// Otherwise a send copies its body once, because the engine reads it
+	// on the writer goroutine later.
 	RequestBodyRetained bool
 
 	// Hook, if set, is attached to the new Broker, so that a store opened

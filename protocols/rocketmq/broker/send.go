@@ -105,6 +105,10 @@ type sendOp struct {
 	msgs []message.Message
 	buf  []byte // body copy and properties; sized before use, never grown
 	offs []int64
+
+	// held is the request whose body the messages point into (kept until
+	// the store has encoded them), when bodies are used in place.
+	held *remoting.Command
 }
 
 // maxPooledSendBuf keeps a batch's large buffer out of the pool.
@@ -205,6 +209,12 @@ func (b *Broker) trySend(conn remoting.Conn, req *remoting.Command, start time.T
 		return b.sendFail(req, err)
 	}
 	op.req.Msgs = op.msgs
+	if b.opts.RequestBodyRetained {
+		// The messages point into the request's body, which must stay
+		// valid until the store has encoded them (done frees it).
+		req.Keep()
+		op.held = req
+	}
 	b.store.Submit(&op.req)
 	return nil
 }
@@ -533,6 +543,10 @@ func (op *sendOp) done(r *engine.Request) {
 		b.metrics.sendAnswered(resp.Code, op.start)
 	}
 	conn, oneway := op.conn, op.oneway
+	if op.held != nil {
+		op.held.Free()
+		op.held = nil
+	}
 	b.putSendOp(op)
 	if !oneway {
 		if err := conn.Send(resp); err != nil {

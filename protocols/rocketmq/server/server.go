@@ -100,8 +100,8 @@ func brokerOptions(cfg *config.Broker, logger *slog.Logger) broker.Options {
 	o.MessageDelayLevel = cfg.MessageDelayLevel
 	o.RegionID = cfg.RegionID
 	o.TraceOn = cfg.TraceOn
-	// The remoting server copies each frame once, so request bodies stay
-	// valid after a processor returns.
+	// The remoting server lets a send keep its request body (Keep/Free),
+	// so bodies go from the read buffer to the CommitLog with no copy.
 	o.RequestBodyRetained = true
 	o.Logger = logger // broker.New adds its component
 	return o
