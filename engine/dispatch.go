@@ -77,6 +77,12 @@ func (s *Store) dispatchSafely() (err error) {
 func (s *Store) dispatch() error {
 	limit := s.cl.Readable()
 	pos := s.dispatched.Load()
+	if first := s.cl.MinOffset(); pos < first {
+		// An empty slave restarted its log at its master's first segment,
+		// or retention removed what was never dispatched.
+		pos = first
+		s.dispatched.Store(pos)
+	}
 	var seg *commitlog.Segment
 	defer func() {
 		if seg != nil {

@@ -417,3 +417,39 @@ func TestDeleteTopic(t *testing.T) {
 	}
 	res.Release()
 }
+
+// An empty store that receives its master's log from a later segment on
+// builds its queues from there.
+func TestRawAppendIntoEmptyStoreAtLaterSegment(t *testing.T) {
+	master := mustOpen(t, testOptions(t.TempDir(), SyncFlush))
+	defer master.Close()
+	appendN(t, master, "Late", 1, 400) // several 64 KiB segments
+	log := master.CommitLog()
+	from := log.Segments()[1].Base()
+	slave := mustOpen(t, testOptions(t.TempDir(), SyncFlush))
+	defer slave.Close()
+	for pos := from; pos < log.Written(); {
+		seg, err := log.Pin(pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := min(seg.End(), log.Written())
+		chunk := bytes.Clone(seg.Bytes()[pos-seg.Base() : end-seg.Base()])
+		seg.Release()
+		if err := slave.AppendRaw(pos, chunk); err != nil {
+			t.Fatalf("raw append at %d: %v", pos, err)
+		}
+		pos = end
+	}
+	waitDispatched(t, slave)
+	minQ := slave.MinOffset("Late", 0)
+	if minQ == 0 || slave.MaxOffset("Late", 0) != 400 {
+		t.Fatalf("slave queue min %d max %d", minQ, slave.MaxOffset("Late", 0))
+	}
+	var res GetResult
+	slave.GetMessages(&GetRequest{Topic: "Late", Offset: minQ, MaxMessages: 1}, &res)
+	if res.Status != GetFound {
+		t.Fatalf("read on the slave: %s", res.Status)
+	}
+	res.Release()
+}
