@@ -1,0 +1,312 @@
+package replication
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gannetmq/gannet/engine"
+)
+
+// RocketMQ's defaults (MessageStoreConfig).
+const (
+	DefaultBatchSize            = 32 << 10         // haTransferBatchSize
+	DefaultHeartbeatInterval    = 5 * time.Second  // haSendHeartbeatInterval
+	DefaultHousekeepingInterval = 20 * time.Second // haHousekeepingInterval
+	headerSize                  = 12
+)
+
+// ErrClosed is returned by WaitForSlave when the master shuts down.
+var ErrClosed = errors.New("replication: master closed")
+
+// MasterOptions tune a Master; zero values take the defaults.
+type MasterOptions struct {
+	BatchSize            int           // max body bytes per frame, 32 KiB
+	HeartbeatInterval    time.Duration // empty frame after this much idle time, 5 s
+	HousekeepingInterval time.Duration // close a slave silent this long, 20 s
+	PollInterval         time.Duration // how often an idle stream looks for new bytes, 1 ms
+	Logger               *slog.Logger
+}
+
+func (o *MasterOptions) defaults() {
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.HousekeepingInterval <= 0 {
+		o.HousekeepingInterval = DefaultHousekeepingInterval
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Master serves the CommitLog of store to slaves.
+type Master struct {
+	store *engine.Store
+	opts  MasterOptions
+	log   *slog.Logger
+
+	mu        sync.Mutex // serializes Step and guards the maps below
+	sm        *Machine
+	conns     map[uint64]*slaveConn
+	waiters   map[uint64]chan error
+	listeners map[net.Listener]struct{}
+	nextID    uint64
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+type slaveConn struct {
+	id    uint64
+	conn  net.Conn
+	start chan int64
+	done  chan struct{}
+}
+
+// NewMaster returns a master for store; call Serve to accept slaves.
+func NewMaster(store *engine.Store, opts MasterOptions) *Master {
+	opts.defaults()
+	return &Master{
+		store:     store,
+		opts:      opts,
+		log:       opts.Logger.With("component", "replication-master"),
+		sm:        NewMachine(),
+		conns:     map[uint64]*slaveConn{},
+		waiters:   map[uint64]chan error{},
+		listeners: map[net.Listener]struct{}{},
+	}
+}
+
+// step applies ev and performs the resulting actions. Called without m.mu.
+func (m *Master) step(ev Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stepLocked(ev)
+}
+
+func (m *Master) stepLocked(ev Event) {
+	for _, a := range m.sm.Step(ev) {
+		switch a.Kind {
+		case ActionStart:
+			if c := m.conns[a.Slave]; c != nil {
+				c.start <- a.Offset // buffered; only the first report starts a stream
+				m.log.Info("slave connected", "slave", c.conn.RemoteAddr().String(), "reported", ev.Offset, "start", a.Offset)
+			}
+		case ActionRefuse:
+			if c := m.conns[a.Slave]; c != nil {
+				if a.Reason != "master closing" {
+					m.log.Error("refusing slave", "slave", c.conn.RemoteAddr().String(), "reason", a.Reason)
+				}
+				c.conn.Close()
+			}
+		case ActionWake, ActionFail:
+			if ch := m.waiters[a.Waiter]; ch != nil {
+				delete(m.waiters, a.Waiter)
+				if a.Kind == ActionWake {
+					ch <- nil
+				} else {
+					ch <- ErrClosed
+				}
+			}
+		}
+	}
+}
+
+// Serve accepts slave connections on ln until Close; it returns nil after
+// Close and the accept error otherwise.
+func (m *Master) Serve(ln net.Listener) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	m.listeners[ln] = struct{}{}
+	m.mu.Unlock()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			m.mu.Lock()
+			closed := m.closed
+			delete(m.listeners, ln)
+			m.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return err
+		}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			conn.Close()
+			continue
+		}
+		m.nextID++
+		c := &slaveConn{id: m.nextID, conn: conn, start: make(chan int64, 1), done: make(chan struct{})}
+		m.conns[c.id] = c
+		m.wg.Add(2)
+		m.mu.Unlock()
+		go m.readReports(c)
+		go m.stream(c)
+	}
+}
+
+// readReports reads the slave's 8-byte offset reports until the connection
+// ends.
+func (m *Master) readReports(c *slaveConn) {
+	defer m.wg.Done()
+	var buf [8]byte
+	var err error
+	for {
+		c.conn.SetReadDeadline(time.Now().Add(m.opts.HousekeepingInterval))
+		if _, err = io.ReadFull(c.conn, buf[:]); err != nil {
+			break
+		}
+		cl := m.store.CommitLog()
+		m.step(Event{Kind: EventReport, Slave: c.id, Offset: int64(binary.BigEndian.Uint64(buf[:])),
+			MasterMin: cl.MinOffset(), MasterMax: cl.Written()})
+	}
+	c.conn.Close()
+	close(c.done)
+	m.mu.Lock()
+	delete(m.conns, c.id)
+	m.stepLocked(Event{Kind: EventDisconnect, Slave: c.id})
+	m.mu.Unlock()
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		m.log.Warn("slave connection ended", "slave", c.conn.RemoteAddr().String(), "err", err)
+	}
+}
+
+// stream sends CommitLog bytes from the start offset the machine chose,
+// never past the readable end and never across a segment end in one frame.
+// Only readable bytes go out, so under SYNC_FLUSH a slave never holds bytes
+// that a master crash could take back (it would then be "ahead" and refused).
+func (m *Master) stream(c *slaveConn) {
+	defer m.wg.Done()
+	defer c.conn.Close()
+	var next int64
+	select {
+	case next = <-c.start:
+	case <-c.done:
+		return
+	}
+	cl := m.store.CommitLog()
+	var hdr [headerSize]byte
+	lastSend := time.Now()
+	idle := time.NewTimer(m.opts.PollInterval)
+	defer idle.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		readable := cl.Readable()
+		if next >= readable {
+			if time.Since(lastSend) >= m.opts.HeartbeatInterval {
+				if !m.send(c, &hdr, next, nil) {
+					return
+				}
+				lastSend = time.Now()
+			}
+			idle.Reset(m.opts.PollInterval)
+			select {
+			case <-c.done:
+				return
+			case <-idle.C:
+			}
+			continue
+		}
+		seg, err := cl.Pin(next)
+		if err != nil {
+			m.log.Error("cannot read CommitLog for slave; closing", "slave", c.conn.RemoteAddr().String(), "offset", next, "min", cl.MinOffset(), "err", err)
+			return
+		}
+		end := min(next+int64(m.opts.BatchSize), readable, seg.End())
+		ok := m.send(c, &hdr, next, seg.Bytes()[next-seg.Base():end-seg.Base()])
+		seg.Release()
+		if !ok {
+			return
+		}
+		next, lastSend = end, time.Now()
+	}
+}
+
+func (m *Master) send(c *slaveConn, hdr *[headerSize]byte, off int64, body []byte) bool {
+	binary.BigEndian.PutUint64(hdr[0:8], uint64(off))
+	binary.BigEndian.PutUint32(hdr[8:12], uint32(len(body)))
+	c.conn.SetWriteDeadline(time.Now().Add(m.opts.HousekeepingInterval))
+	bufs := net.Buffers{hdr[:], body}
+	_, err := bufs.WriteTo(c.conn)
+	return err == nil
+}
+
+// SlaveOffsets returns each connected slave's address and last reported
+// (acknowledged) CommitLog offset.
+func (m *Master) SlaveOffsets() map[string]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int64{}
+	for id, off := range m.sm.Slaves() {
+		if c := m.conns[id]; c != nil {
+			out[c.conn.RemoteAddr().String()] = off
+		}
+	}
+	return out
+}
+
+// WaitForSlave returns nil once some slave has reported an offset ≥ offset,
+// ctx.Err() if ctx ends first, ErrClosed if the master closes.
+func (m *Master) WaitForSlave(ctx context.Context, offset int64) error {
+	ch := make(chan error, 1)
+	m.mu.Lock()
+	m.nextID++
+	id := m.nextID
+	m.waiters[id] = ch
+	m.stepLocked(Event{Kind: EventWait, Waiter: id, Offset: offset})
+	m.mu.Unlock()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if _, pending := m.waiters[id]; !pending {
+			return <-ch // answered meanwhile
+		}
+		delete(m.waiters, id)
+		m.sm.Step(Event{Kind: EventCancel, Waiter: id})
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting, closes every slave connection, fails pending
+// waiters and waits for the connection goroutines.
+func (m *Master) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	for ln := range m.listeners {
+		ln.Close()
+	}
+	m.stepLocked(Event{Kind: EventClose})
+	for _, c := range m.conns {
+		c.conn.Close()
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+}
