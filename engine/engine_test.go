@@ -352,20 +352,7 @@ func TestRawAppendBuildsQueues(t *testing.T) {
 	appendN(t, master, "Rep", 3, 300)
 	slave := mustOpen(t, testOptions(t.TempDir(), SyncFlush))
 	defer slave.Close()
-	log := master.CommitLog()
-	for pos := log.MinOffset(); pos < log.Written(); {
-		seg, err := log.Pin(pos)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end := min(pos+777, seg.End(), log.Written())
-		chunk := bytes.Clone(seg.Bytes()[pos-seg.Base() : end-seg.Base()])
-		seg.Release()
-		if err := slave.AppendRaw(pos, chunk); err != nil {
-			t.Fatalf("raw append at %d: %v", pos, err)
-		}
-		pos = end
-	}
+	streamLog(t, master, slave, master.CommitLog().MinOffset(), 777)
 	waitDispatched(t, slave)
 	for q := int32(0); q < 3; q++ {
 		m, s := readQueue(t, master, "Rep", q), readQueue(t, slave, "Rep", q)
@@ -424,23 +411,10 @@ func TestRawAppendIntoEmptyStoreAtLaterSegment(t *testing.T) {
 	master := mustOpen(t, testOptions(t.TempDir(), SyncFlush))
 	defer master.Close()
 	appendN(t, master, "Late", 1, 400) // several 64 KiB segments
-	log := master.CommitLog()
-	from := log.Segments()[1].Base()
+	from := master.CommitLog().Segments()[1].Base()
 	slave := mustOpen(t, testOptions(t.TempDir(), SyncFlush))
 	defer slave.Close()
-	for pos := from; pos < log.Written(); {
-		seg, err := log.Pin(pos)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end := min(seg.End(), log.Written())
-		chunk := bytes.Clone(seg.Bytes()[pos-seg.Base() : end-seg.Base()])
-		seg.Release()
-		if err := slave.AppendRaw(pos, chunk); err != nil {
-			t.Fatalf("raw append at %d: %v", pos, err)
-		}
-		pos = end
-	}
+	streamLog(t, master, slave, from, 1<<30)
 	waitDispatched(t, slave)
 	minQ := slave.MinOffset("Late", 0)
 	if minQ == 0 || slave.MaxOffset("Late", 0) != 400 {
@@ -452,4 +426,25 @@ func TestRawAppendIntoEmptyStoreAtLaterSegment(t *testing.T) {
 		t.Fatalf("read on the slave: %s", res.Status)
 	}
 	res.Release()
+}
+
+// streamLog copies master's log from offset from to slave with AppendRaw,
+// in chunks of at most chunk bytes (also cut at segment ends), as a
+// master's stream would.
+func streamLog(t *testing.T, master, slave *Store, from, chunk int64) {
+	t.Helper()
+	log := master.CommitLog()
+	for pos := from; pos < log.Written(); {
+		seg, err := log.Pin(pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := min(pos+chunk, seg.End(), log.Written())
+		data := bytes.Clone(seg.Bytes()[pos-seg.Base() : end-seg.Base()])
+		seg.Release()
+		if err := slave.AppendRaw(pos, data); err != nil {
+			t.Fatalf("raw append at %d: %v", pos, err)
+		}
+		pos = end
+	}
 }

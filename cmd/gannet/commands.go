@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gannetmq/gannet/engine"
+
 	"github.com/gannetmq/gannet/perf"
 	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
 	"github.com/gannetmq/gannet/protocols/rocketmq/server"
@@ -128,6 +130,18 @@ func runNamesrv(args []string) int {
 	return 0
 }
 
+// parseFlush reads a --flush value: sync or async (or RocketMQ's
+// SYNC_FLUSH / ASYNC_FLUSH, any case).
+func parseFlush(v string) (engine.Flush, bool) {
+	switch strings.ToLower(v) {
+	case "sync", "sync_flush":
+		return engine.SyncFlush, true
+	case "async", "async_flush":
+		return engine.AsyncFlush, true
+	}
+	return engine.AsyncFlush, false
+}
+
 // overrides collects repeated --set key=value flags.
 type overrides []string
 
@@ -220,17 +234,12 @@ func runStandalone(args []string) int {
 		return rc
 	}
 	pc := common.perf
-	var flushType string
-	switch strings.ToLower(*flush) {
-	case "sync", "sync_flush":
-		flushType = "SYNC_FLUSH"
-	case "async", "async_flush":
-		flushType = "ASYNC_FLUSH"
-	default:
+	mode, ok := parseFlush(*flush)
+	if !ok {
 		fmt.Fprintf(os.Stderr, "gannet standalone: --flush %q: want sync or async\n", *flush)
 		return 2
 	}
-	cfg, err := server.StandaloneConfig(*data, *nsAddr, *brokerAddr, flushType, sets)
+	cfg, err := server.StandaloneConfig(*data, *nsAddr, *brokerAddr, mode.String(), sets)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet standalone:", err)
 		return 2

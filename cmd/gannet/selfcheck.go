@@ -32,13 +32,8 @@ func runSelfCheck(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var mode engine.Flush
-	switch strings.ToLower(*flush) {
-	case "sync", "sync_flush":
-		mode = engine.SyncFlush
-	case "async", "async_flush":
-		mode = engine.AsyncFlush
-	default:
+	mode, ok := parseFlush(*flush)
+	if !ok {
 		fmt.Fprintf(os.Stderr, "selfcheck: --flush %q: want sync or async\n", *flush)
 		return 2
 	}
