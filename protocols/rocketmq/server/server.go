@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gannetmq/gannet/engine"
 	"github.com/gannetmq/gannet/protocols/remoting"
@@ -68,14 +69,15 @@ func (n *NameServer) Close() error {
 // Broker is a running broker: its store, its request processors on a
 // remoting server, and its registration with the name servers.
 type Broker struct {
-	store  *engine.Store
-	b      *broker.Broker
-	srv    *remoting.Server
-	client *remoting.Client
-	stop   chan struct{}
-	runWG  sync.WaitGroup
-	regWG  sync.WaitGroup
-	srvWG  sync.WaitGroup
+	store    *engine.Store
+	dispatch dispatchFanout
+	b        *broker.Broker
+	srv      *remoting.Server
+	client   *remoting.Client
+	stop     chan struct{}
+	runWG    sync.WaitGroup
+	regWG    sync.WaitGroup
+	srvWG    sync.WaitGroup
 }
 
 // brokerOptions maps the configuration onto the broker's options.
@@ -113,7 +115,9 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 	eo := cfg.EngineOptions()
 	eo.Logger = logger
 	hook := &broker.DispatchHook{}
-	eo.OnDispatch = hook.OnDispatch
+	fan := dispatchFanout{}
+	fan.add(hook.OnDispatch)
+	eo.OnDispatch = fan.call
 	store, err := engine.Open(eo)
 	if err != nil {
 		return nil, err
@@ -140,11 +144,12 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 		return nil, fmt.Errorf("broker cannot listen on %s: %w", listen, err)
 	}
 	bs := &Broker{
-		store:  store,
-		b:      b,
-		srv:    srv,
-		client: remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "broker-client")}),
-		stop:   make(chan struct{}),
+		dispatch: fan,
+		store:    store,
+		b:        b,
+		srv:      srv,
+		client:   remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "broker-client")}),
+		stop:     make(chan struct{}),
 	}
 	bs.srvWG.Add(1)
 	go func() { defer bs.srvWG.Done(); srv.Serve() }()
@@ -155,6 +160,42 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 		go func() { defer bs.regWG.Done(); b.RegisterLoop(bs.stop, bs.client) }()
 	}
 	return bs, nil
+}
+
+// OnDispatch makes fn run, on the engine's dispatcher goroutine, after
+// every batch of new messages is indexed (whichever front end wrote them),
+// so other front ends can wake their readers. fn must not block.
+func (bs *Broker) OnDispatch(fn func()) { bs.dispatch.add(fn) }
+
+// dispatchFanout calls every registered function; adding is rare and
+// copies the list, calling is lock-free.
+type dispatchFanout struct {
+	fns *atomic.Pointer[[]func()]
+}
+
+func (f *dispatchFanout) add(fn func()) {
+	if f.fns == nil {
+		f.fns = new(atomic.Pointer[[]func()])
+	}
+	for {
+		old := f.fns.Load()
+		var next []func()
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, fn)
+		if f.fns.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+func (f *dispatchFanout) call() {
+	if p := f.fns.Load(); p != nil {
+		for _, fn := range *p {
+			fn()
+		}
+	}
 }
 
 // Addr is the bound address.
