@@ -55,6 +55,10 @@ type GetResult struct {
 	MinOffset  int64
 	MaxOffset  int64
 	Bytes      int
+	// LastPhysical is the CommitLog offset of the last queue unit scanned
+	// (-1 if none): how far behind the log's end this reader is, which
+	// decides whether a master suggests reading from a slave.
+	LastPhysical int64
 
 	units [64]consumequeue.Unit
 	pins  []*commitlog.Segment
@@ -77,6 +81,7 @@ func (r *GetResult) Release() {
 // req.Offset. r must be released (or fresh) before the call.
 func (s *Store) GetMessages(req *GetRequest, r *GetResult) {
 	r.Release()
+	r.LastPhysical = -1
 	q := s.cqs.LookupString(req.Topic, req.QueueID)
 	if q == nil {
 		r.Status, r.NextOffset, r.MinOffset, r.MaxOffset = GetNoMatchedLogicQueue, 0, 0, 0
@@ -122,6 +127,7 @@ scan:
 			}
 			next++
 			scanned++
+			r.LastPhysical = u.PhysicalOffset
 			if u.PhysicalOffset < logMin {
 				removed = true
 				continue

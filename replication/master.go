@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gannetmq/gannet/engine"
@@ -23,6 +24,9 @@ const (
 
 // ErrClosed is returned by WaitForSlave when the master shuts down.
 var ErrClosed = errors.New("replication: master closed")
+
+// ErrTimeout is what Await reports when no slave acknowledged in time.
+var ErrTimeout = errors.New("replication: no slave acknowledged in time")
 
 // MasterOptions tune a Master; zero values take the defaults.
 type MasterOptions struct {
@@ -60,7 +64,7 @@ type Master struct {
 	mu        sync.Mutex // serializes Step and guards the maps below
 	sm        *Machine
 	conns     map[uint64]*slaveConn
-	waiters   map[uint64]chan error
+	waiters   map[uint64]func(error)
 	listeners map[net.Listener]struct{}
 	nextID    uint64
 	closed    bool
@@ -83,7 +87,7 @@ func NewMaster(store *engine.Store, opts MasterOptions) *Master {
 		log:       opts.Logger.With("component", "replication-master"),
 		sm:        NewMachine(),
 		conns:     map[uint64]*slaveConn{},
-		waiters:   map[uint64]chan error{},
+		waiters:   map[uint64]func(error){},
 		listeners: map[net.Listener]struct{}{},
 	}
 }
@@ -91,11 +95,27 @@ func NewMaster(store *engine.Store, opts MasterOptions) *Master {
 // step applies ev and performs the resulting actions. Called without m.mu.
 func (m *Master) step(ev Event) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.stepLocked(ev)
+	wake := m.stepLocked(ev, nil)
+	m.mu.Unlock()
+	wake.run()
 }
 
-func (m *Master) stepLocked(ev Event) {
+// wakeups are waiter callbacks collected under m.mu and run after it is
+// released: a callback answers a client and must not hold up the master.
+type wakeups []wakeup
+
+type wakeup struct {
+	fn  func(error)
+	err error
+}
+
+func (w wakeups) run() {
+	for _, x := range w {
+		x.fn(x.err)
+	}
+}
+
+func (m *Master) stepLocked(ev Event, wake wakeups) wakeups {
 	for _, a := range m.sm.Step(ev) {
 		switch a.Kind {
 		case ActionStart:
@@ -111,16 +131,17 @@ func (m *Master) stepLocked(ev Event) {
 				c.conn.Close()
 			}
 		case ActionWake, ActionFail:
-			if ch := m.waiters[a.Waiter]; ch != nil {
+			if fn := m.waiters[a.Waiter]; fn != nil {
 				delete(m.waiters, a.Waiter)
-				if a.Kind == ActionWake {
-					ch <- nil
-				} else {
-					ch <- ErrClosed
+				var err error
+				if a.Kind == ActionFail {
+					err = ErrClosed
 				}
+				wake = append(wake, wakeup{fn, err})
 			}
 		}
 	}
+	return wake
 }
 
 // Serve accepts slave connections on ln until Close; it returns nil after
@@ -181,8 +202,9 @@ func (m *Master) readReports(c *slaveConn) {
 	close(c.done)
 	m.mu.Lock()
 	delete(m.conns, c.id)
-	m.stepLocked(Event{Kind: EventDisconnect, Slave: c.id})
+	wake := m.stepLocked(Event{Kind: EventDisconnect, Slave: c.id}, nil)
 	m.mu.Unlock()
+	wake.run()
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		m.log.Warn("slave connection ended", "slave", c.conn.RemoteAddr().String(), "err", err)
 	}
@@ -270,25 +292,72 @@ func (m *Master) SlaveOffsets() map[string]int64 {
 // ctx.Err() if ctx ends first, ErrClosed if the master closes.
 func (m *Master) WaitForSlave(ctx context.Context, offset int64) error {
 	ch := make(chan error, 1)
-	m.mu.Lock()
-	m.nextID++
-	id := m.nextID
-	m.waiters[id] = ch
-	m.stepLocked(Event{Kind: EventWait, Waiter: id, Offset: offset})
-	m.mu.Unlock()
+	id := m.register(offset, func(err error) { ch <- err })
 	select {
 	case err := <-ch:
 		return err
 	case <-ctx.Done():
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if _, pending := m.waiters[id]; !pending {
-			return <-ch // answered meanwhile
+		if m.cancel(id) {
+			return ctx.Err()
 		}
-		delete(m.waiters, id)
-		m.sm.Step(Event{Kind: EventCancel, Waiter: id})
-		return ctx.Err()
+		return <-ch // answered meanwhile
 	}
+}
+
+// Await calls done once, without blocking the caller: with nil when some
+// slave has reported an offset ≥ offset, ErrTimeout after timeout,
+// ErrClosed if the master closes. SYNC_MASTER sends complete through it:
+// one slave report completes every waiter it covers, a whole group commit.
+func (m *Master) Await(offset int64, timeout time.Duration, done func(error)) {
+	var once atomic.Bool
+	finish := func(err error) {
+		if once.CompareAndSwap(false, true) {
+			done(err)
+		}
+	}
+	id := m.register(offset, finish)
+	time.AfterFunc(timeout, func() {
+		if m.cancel(id) {
+			finish(ErrTimeout)
+		}
+	})
+}
+
+// register adds a waiter for offset; fn may already have run when it
+// returns.
+func (m *Master) register(offset int64, fn func(error)) uint64 {
+	m.mu.Lock()
+	m.nextID++
+	id := m.nextID
+	m.waiters[id] = fn
+	wake := m.stepLocked(Event{Kind: EventWait, Waiter: id, Offset: offset}, nil)
+	m.mu.Unlock()
+	wake.run()
+	return id
+}
+
+// cancel removes a pending waiter; false if it was already answered.
+func (m *Master) cancel(id uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, pending := m.waiters[id]; !pending {
+		return false
+	}
+	delete(m.waiters, id)
+	m.sm.Step(Event{Kind: EventCancel, Waiter: id})
+	return true
+}
+
+// InSync reports whether some connected slave has acknowledged up to
+// within gap bytes of the master's CommitLog end (RocketMQ's isSlaveOK
+// with haMaxGapNotInSync). A SYNC_MASTER send with no slave in sync is
+// refused at once rather than left to time out.
+func (m *Master) InSync(gap int64) bool {
+	end := m.store.CommitLog().Written()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	best := m.sm.maxAcked()
+	return best >= 0 && end-best < gap
 }
 
 // Close stops accepting, closes every slave connection, fails pending
@@ -303,10 +372,11 @@ func (m *Master) Close() {
 	for ln := range m.listeners {
 		ln.Close()
 	}
-	m.stepLocked(Event{Kind: EventClose})
+	wake := m.stepLocked(Event{Kind: EventClose}, nil)
 	for _, c := range m.conns {
 		c.conn.Close()
 	}
 	m.mu.Unlock()
+	wake.run()
 	m.wg.Wait()
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -537,5 +538,60 @@ func TestSlaveHoldsPartialRecords(t *testing.T) {
 	waitFor(t, "dispatch", func() bool { return slave.DispatchedPhysicalOffset() == int64(len(rec)) })
 	if got := readQueue(t, slave, "P", 0); len(got) != 1 || !bytes.Equal(got[0], rec) {
 		t.Fatalf("slave queue: %d messages", len(got))
+	}
+}
+
+// TestAwaitAndInSync covers what a SYNC_MASTER send relies on: no slave in
+// sync without a slave or with one too far behind, a timeout when no slave
+// acknowledges, and one report completing every waiter it covers.
+func TestAwaitAndInSync(t *testing.T) {
+	master := openStore(t, t.TempDir(), engine.SyncFlush)
+	defer master.Close()
+	appendRange(t, master, "A", 1, 0, 50)
+	m, addr := startMaster(t, master, nil)
+	defer m.Close()
+
+	if m.InSync(1 << 30) {
+		t.Fatal("InSync with no slave connected")
+	}
+	timedOut := make(chan error, 1)
+	start := time.Now()
+	m.Await(1, 30*time.Millisecond, func(err error) { timedOut <- err })
+	if err := <-timedOut; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Await with no slave: %v", err)
+	}
+	if el := time.Since(start); el < 30*time.Millisecond {
+		t.Fatalf("timed out after %v, before its 30ms", el)
+	}
+
+	slave := openStore(t, t.TempDir(), engine.SyncFlush)
+	defer slave.Close()
+	runSlave(t, slave, addr)
+	end := master.MaxPhysicalOffset()
+	waitFor(t, "slave caught up", func() bool { return slave.MaxPhysicalOffset() == end })
+	waitFor(t, "slave in sync", func() bool { return m.InSync(1) })
+
+	// Waiters for bytes not yet written complete together once a slave
+	// reports past them; each exactly once.
+	const waiters = 20
+	var calls atomic.Int32
+	done := make(chan error, waiters)
+	for i := range waiters {
+		m.Await(end+int64(i)+1, 10*time.Second, func(err error) { calls.Add(1); done <- err })
+	}
+	appendRange(t, master, "A", 1, 50, 60)
+	for range waiters {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := calls.Load(); n != waiters {
+		t.Fatalf("%d callbacks for %d waiters", n, waiters)
+	}
+
+	// A slave more than gap behind is not in sync.
+	if m.InSync(0) {
+		t.Fatal("InSync(0): a gap of 0 bytes cannot be met")
 	}
 }

@@ -33,7 +33,12 @@ type SlaveOptions struct {
 	MinBackoff           time.Duration // first retry delay, 100 ms
 	MaxBackoff           time.Duration // retry delay cap, 5 s (RocketMQ retries every 5 s)
 	MaxFrame             int           // largest body accepted, 4 MiB (the Java slave's read buffer)
-	Logger               *slog.Logger
+	// MasterAddr, if set, gives the master's HA address at each connection
+	// attempt (a slave learns it from the name servers' answer to its
+	// registration when haMasterAddress is not configured); "" means not
+	// known yet, and the attempt waits for the next retry.
+	MasterAddr func() string
+	Logger     *slog.Logger
 }
 
 func (o *SlaveOptions) defaults() {
@@ -75,7 +80,7 @@ type Slave struct {
 func NewSlave(store *engine.Store, masterAddr string, opts SlaveOptions) *Slave {
 	opts.defaults()
 	return &Slave{store: store, addr: masterAddr, opts: opts,
-		log: opts.Logger.With("component", "replication-slave", "master", masterAddr)}
+		log: opts.Logger.With("component", "replication-slave")}
 }
 
 // Run replicates until ctx ends (returning nil) or the stream cannot be
@@ -89,9 +94,20 @@ func (s *Slave) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		conn, err := d.DialContext(ctx, "tcp", s.addr)
+		addr := s.addr
+		if s.opts.MasterAddr != nil {
+			addr = s.opts.MasterAddr()
+		}
+		var conn net.Conn
+		var err error
+		if addr == "" {
+			err = errors.New("master HA address not known yet")
+		} else {
+			conn, err = d.DialContext(ctx, "tcp", addr)
+		}
 		if err == nil {
 			backoff = s.opts.MinBackoff
+			s.log.Info("connected to master", "master", addr, "local end", s.store.MaxPhysicalOffset())
 			err = s.session(ctx, conn)
 			if errors.Is(err, ErrOffsetMismatch) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrStore) {
 				s.log.Error("replication stopped", "err", err)
@@ -101,7 +117,7 @@ func (s *Slave) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.log.Warn("replication connection lost; retrying", "err", err, "in", backoff)
+		s.log.Warn("replication connection lost; retrying (if the master refused this slave, its log says why)", "master", addr, "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
