@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -72,10 +73,11 @@ type Master struct {
 }
 
 type slaveConn struct {
-	id    uint64
-	conn  net.Conn
-	start chan int64
-	done  chan struct{}
+	id      uint64
+	conn    net.Conn
+	start   chan int64
+	done    chan struct{}
+	started bool // a stream goroutine writes to conn; guarded by Master.mu
 }
 
 // NewMaster returns a master for store; call Serve to accept slaves.
@@ -121,12 +123,19 @@ func (m *Master) stepLocked(ev Event, wake wakeups) wakeups {
 		case ActionStart:
 			if c := m.conns[a.Slave]; c != nil {
 				c.start <- a.Offset // buffered; only the first report starts a stream
+				c.started = true
 				m.log.Info("slave connected", "slave", c.conn.RemoteAddr().String(), "reported", ev.Offset, "start", a.Offset)
 			}
 		case ActionRefuse:
 			if c := m.conns[a.Slave]; c != nil {
 				if a.Reason != "master closing" {
 					m.log.Error("refusing slave", "slave", c.conn.RemoteAddr().String(), "reason", a.Reason)
+					if !c.started {
+						// Nothing else writes to the connection yet: tell
+						// the slave why, so it stops instead of retrying.
+						c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+						c.conn.Write(refusalFrame(a.Reason))
+					}
 				}
 				c.conn.Close()
 			}
@@ -264,6 +273,24 @@ func (m *Master) stream(c *slaveConn) {
 		next, lastSend = end, time.Now()
 	}
 }
+
+// refusalFrame is the header of a frame at offset -1 followed by the
+// reason: a Gannet slave stops replicating and logs it. (The classic
+// protocol has no way to say no; its master just closes the connection.)
+func refusalFrame(reason string) []byte {
+	if len(reason) > maxRefusal {
+		reason = reason[:maxRefusal]
+	}
+	b := make([]byte, headerSize, headerSize+len(reason))
+	binary.BigEndian.PutUint64(b[0:8], math.MaxUint64) // -1
+	binary.BigEndian.PutUint32(b[8:12], uint32(len(reason)))
+	return append(b, reason...)
+}
+
+const (
+	refusalOffset = -1
+	maxRefusal    = 1024
+)
 
 func (m *Master) send(c *slaveConn, hdr *[headerSize]byte, off int64, body []byte) bool {
 	binary.BigEndian.PutUint64(hdr[0:8], uint64(off))

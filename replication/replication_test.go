@@ -361,8 +361,13 @@ func TestSlaveAheadRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := conn.Read(make([]byte, 64)); err != io.EOF {
-		t.Fatalf("master answered %d bytes, err %v; want the connection closed", n, err)
+	answer, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("after %d bytes: %v; want the connection closed", len(answer), err)
+	}
+	if len(answer) < headerSize || int64(binary.BigEndian.Uint64(answer)) != refusalOffset ||
+		!strings.Contains(string(answer[headerSize:]), "ahead of the master") {
+		t.Fatalf("master answered %q; want a refusal frame saying why", answer)
 	}
 	if !strings.Contains(logs.String(), "ahead of the master") {
 		t.Fatalf("no refusal logged:\n%s", logs.String())
@@ -373,13 +378,15 @@ func TestSlaveAheadRefused(t *testing.T) {
 	defer slave.Close()
 	appendRange(t, slave, "A", 1, 0, 50)
 	before := slave.MaxPhysicalOffset()
-	stop := runSlave(t, slave, addr)
-	waitFor(t, "second refusal", func() bool { return strings.Count(logs.String(), "refusing slave") >= 2 })
+	s := NewSlave(slave, addr, SlaveOptions{MinBackoff: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The slave stops by itself, with the master's reason.
+	if err := s.Run(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "ahead of the master") {
+		t.Fatalf("Run of a slave ahead of its master: %v", err)
+	}
 	if len(m.SlaveOffsets()) != 0 {
 		t.Fatalf("refused slave listed: %v", m.SlaveOffsets())
-	}
-	if err := stop(); err != nil {
-		t.Fatalf("Run: %v", err)
 	}
 	if slave.MaxPhysicalOffset() != before {
 		t.Fatalf("refused slave changed: %d → %d", before, slave.MaxPhysicalOffset())

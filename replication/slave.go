@@ -22,6 +22,10 @@ var ErrOffsetMismatch = errors.New("replication: master frame does not continue 
 // ErrStore means the local store refused the master's bytes.
 var ErrStore = errors.New("replication: storing the master's bytes failed")
 
+// ErrRefused means the master refused this slave (its log is ahead of the
+// master's, or behind the master's oldest segment) and said why.
+var ErrRefused = errors.New("replication: the master refused this slave")
+
 // ErrProtocol means the master sent a malformed frame.
 var ErrProtocol = errors.New("replication: malformed frame from master")
 
@@ -85,7 +89,7 @@ func NewSlave(store *engine.Store, masterAddr string, opts SlaveOptions) *Slave 
 
 // Run replicates until ctx ends (returning nil) or the stream cannot be
 // stored safely (returning an error wrapping ErrOffsetMismatch, ErrProtocol
-// or ErrStore). Lost connections are retried with a backoff doubling from
+// ErrStore or ErrRefused). Lost connections are retried with a backoff doubling from
 // MinBackoff up to MaxBackoff, resuming from the local end.
 func (s *Slave) Run(ctx context.Context) error {
 	backoff := s.opts.MinBackoff
@@ -109,7 +113,7 @@ func (s *Slave) Run(ctx context.Context) error {
 			backoff = s.opts.MinBackoff
 			s.log.Info("connected to master", "master", addr, "local end", s.store.MaxPhysicalOffset())
 			err = s.session(ctx, conn)
-			if errors.Is(err, ErrOffsetMismatch) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrStore) {
+			if errors.Is(err, ErrOffsetMismatch) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrStore) || errors.Is(err, ErrRefused) {
 				s.log.Error("replication stopped", "err", err)
 				return err
 			}
@@ -177,6 +181,13 @@ func (s *Slave) session(ctx context.Context, conn net.Conn) error {
 		}
 		off := int64(binary.BigEndian.Uint64(hdr[0:8]))
 		n := int(int32(binary.BigEndian.Uint32(hdr[8:12])))
+		if off == refusalOffset && n >= 0 && n <= maxRefusal {
+			reason := make([]byte, n)
+			if _, err := io.ReadFull(conn, reason); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: %s", ErrRefused, reason)
+		}
 		if n < 0 || n > s.opts.MaxFrame || off < 0 {
 			return fmt.Errorf("%w: offset %d, body of %d bytes (max %d)", ErrProtocol, off, n, s.opts.MaxFrame)
 		}
