@@ -95,6 +95,22 @@ type Options struct {
 	// on the writer goroutine later.
 	RequestBodyRetained bool
 
+	// Replicas, on a SYNC_MASTER, holds each send's answer until a slave
+	// has its bytes: nil on other roles (and a SYNC_MASTER without it
+	// answers after the local write, like ASYNC_MASTER).
+	Replicas Replicas
+	// SlaveWait bounds that wait: FLUSH_SLAVE_TIMEOUT after it
+	// (syncFlushTimeout, 5 s).
+	SlaveWait time.Duration
+	// HAMaxGapNotInSync: a slave further behind than this does not count
+	// as in sync, and with none in sync a SYNC_MASTER send answers
+	// SLAVE_NOT_AVAILABLE at once (haMaxGapNotInSync, 256 MiB).
+	HAMaxGapNotInSync int64
+	// SlaveReadEnable lets a master tell a consumer that reads far behind
+	// (its backlog no longer in memory) to read from a slave
+	// (slaveReadEnable, false).
+	SlaveReadEnable bool
+
 	// Hook, if set, is attached to the new Broker, so that a store opened
 	// with OnDispatch: hook.OnDispatch reaches it.
 	Hook *DispatchHook
@@ -182,6 +198,12 @@ func (o *Options) ensureDefaults() {
 	if o.RegisterTimeout <= 0 {
 		o.RegisterTimeout = 24 * time.Second
 	}
+	if o.SlaveWait <= 0 {
+		o.SlaveWait = 5 * time.Second
+	}
+	if o.HAMaxGapNotInSync <= 0 {
+		o.HAMaxGapNotInSync = 256 << 20
+	}
 	if o.MessageDelayLevel == "" {
 		o.MessageDelayLevel = schedule.DefaultLevels
 	}
@@ -228,7 +250,11 @@ type Broker struct {
 	storeHost  message.Host
 	brokerAddr string // brokerIP1:listenPort
 	memWindow  int64  // bytes from the end of the log still counted as in memory
-	boot       time.Time
+
+	// A slave's master, as the name servers last answered its
+	// registration.
+	masterAddr, masterHAAddr atomic.Pointer[string]
+	boot                     time.Time
 
 	sched   *schedule.Service
 	procs   map[int32]remoting.Processor // filled once by New, read only after
@@ -439,6 +465,23 @@ func (h *DispatchHook) OnDispatch() {
 func (h *DispatchHook) Attach(b *Broker) { h.b.Store(b) }
 
 func (b *Broker) isSlave() bool { return b.opts.BrokerRole == RoleSlave }
+
+// Replicas is what a SYNC_MASTER needs of replication (replication.Master
+// satisfies it).
+type Replicas interface {
+	// InSync reports whether some slave is within gap bytes of the
+	// master's CommitLog end.
+	InSync(gap int64) bool
+	// Await calls done once: nil when a slave has acknowledged offset, an
+	// error after timeout or if replication stops. It must not block.
+	Await(offset int64, timeout time.Duration, done func(error))
+}
+
+// waitsForSlave reports whether sends are answered only once a slave has
+// them.
+func (b *Broker) waitsForSlave() bool {
+	return b.opts.BrokerRole == RoleSyncMaster && b.opts.Replicas != nil
+}
 
 // nextOpaque numbers a request the broker sends to a client.
 func (b *Broker) nextOpaque() int32 { return b.opaque.Add(1) }

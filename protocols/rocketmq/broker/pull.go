@@ -242,6 +242,22 @@ func pullCode(st engine.GetStatus, offset int64) int32 {
 	return remoting.ResSystemError
 }
 
+// suggestBroker is suggestWhichBrokerId (PullMessageProcessor): with
+// slaveReadEnable, a reader whose position is further from the log's end
+// than the in-memory window (accessMessageInMemoryMaxRatio of memory) is
+// sent to a slave (whichBrokerWhenConsumeSlowly, 1), anyone else to the
+// master; without it, always the master. A slave serves the pull either
+// way: when the master is gone, consumers keep reading from it.
+func (b *Broker) suggestBroker(r *engine.GetResult) string {
+	if !b.opts.SlaveReadEnable || r.LastPhysical < 0 {
+		return "0"
+	}
+	if b.store.MaxPhysicalOffset()-r.LastPhysical > b.memWindow {
+		return "1"
+	}
+	return "0"
+}
+
 // pullResponse turns a read into the response: the four offsets every
 // client needs, and on SUCCESS the records as body parts that Release
 // unpins. Other results free op at once.
@@ -256,7 +272,7 @@ func (b *Broker) pullResponse(opaque int32, ser remoting.SerializeType, topic st
 		Remark:    r.Status.String(),
 		Serialize: ser,
 		ExtFields: map[string]string{
-			"suggestWhichBrokerId": "0",
+			"suggestWhichBrokerId": b.suggestBroker(r),
 			"nextBeginOffset":      itoa(r.NextOffset),
 			"minOffset":            itoa(r.MinOffset),
 			"maxOffset":            itoa(r.MaxOffset),

@@ -97,17 +97,51 @@ func (b *Broker) identityRequest(code int32) *remoting.Command {
 // RegisterOnce registers the broker with every configured name server, in
 // parallel, each within RegisterTimeout, and returns the errors joined.
 func (b *Broker) RegisterOnce(ctx context.Context, client NamesrvClient) error {
-	return b.toAll(ctx, client, func() (*remoting.Command, error) { return b.registerRequest() })
+	return b.toAll(ctx, client, func() (*remoting.Command, error) { return b.registerRequest() }, b.learnMaster)
+}
+
+// learnMaster keeps what a name server answers a slave's registration: its
+// master's client and HA addresses (RegisterBrokerResult). A slave without
+// haMasterAddress replicates from that HA address, and copies metadata
+// from that client address.
+func (b *Broker) learnMaster(resp *remoting.Command) {
+	if !b.isSlave() || resp.Code != remoting.ResSuccess {
+		return
+	}
+	if a := resp.ExtFields["masterAddr"]; a != "" {
+		b.masterAddr.Store(&a)
+	}
+	if a := resp.ExtFields["haServerAddr"]; a != "" {
+		b.masterHAAddr.Store(&a)
+	}
+}
+
+// MasterAddr is the master's client address a slave last learned from a
+// name server, "" if none.
+func (b *Broker) MasterAddr() string {
+	if p := b.masterAddr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// MasterHAAddr is the master's HA address a slave last learned from a name
+// server, "" if none.
+func (b *Broker) MasterHAAddr() string {
+	if p := b.masterHAAddr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // UnregisterOnce sends UNREGISTER_BROKER to every configured name server.
 func (b *Broker) UnregisterOnce(ctx context.Context, client NamesrvClient) error {
 	return b.toAll(ctx, client, func() (*remoting.Command, error) {
 		return b.identityRequest(remoting.ReqUnregisterBroker), nil
-	})
+	}, nil)
 }
 
-func (b *Broker) toAll(ctx context.Context, client NamesrvClient, build func() (*remoting.Command, error)) error {
+func (b *Broker) toAll(ctx context.Context, client NamesrvClient, build func() (*remoting.Command, error), onResp func(*remoting.Command)) error {
 	if len(b.opts.NamesrvAddr) == 0 {
 		return nil
 	}
@@ -127,6 +161,9 @@ func (b *Broker) toAll(ctx context.Context, client NamesrvClient, build func() (
 				errs[i] = fmt.Errorf("%s to %s: %w", remoting.CodeName(req.Code), addr, err)
 			case resp.Code != remoting.ResSuccess:
 				errs[i] = fmt.Errorf("%s to %s: %s %s", remoting.CodeName(req.Code), addr, remoting.ResponseCodeName(resp.Code), resp.Remark)
+			}
+			if resp != nil && onResp != nil {
+				onResp(resp)
 			}
 			if resp != nil && resp.Release != nil {
 				resp.Release()

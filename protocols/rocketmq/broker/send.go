@@ -530,29 +530,51 @@ func nextBatchEntry(b []byte) (e batchEntry, props, rest []byte, err *codeError)
 }
 
 // done completes a send on the engine's goroutine: it answers the client
-// and returns the op to the pool.
+// (on a SYNC_MASTER, once a slave has the bytes) and returns the op to the
+// pool.
 func (op *sendOp) done(r *engine.Request) {
 	b := op.b
 	req := &remoting.Command{Opaque: op.opaque, Serialize: op.serialize}
 	var resp *remoting.Command
-	switch {
-	case op.sendBack:
+	counted := !op.sendBack
+	if op.sendBack {
 		resp = sendBackResponse(req, r)
-	default:
+	} else {
 		resp = b.sendDoneResponse(req, op, r)
-		b.metrics.sendAnswered(resp.Code, op.start)
 	}
-	conn, oneway := op.conn, op.oneway
+	conn, oneway, start, end := op.conn, op.oneway, op.start, r.End()
 	if op.held != nil {
 		op.held.Free()
 		op.held = nil
 	}
 	b.putSendOp(op)
-	if !oneway {
-		if err := conn.Send(resp); err != nil {
-			b.log.Debug("cannot send response", "peer", conn.RemoteAddr(), "err", err)
+	answer := func() {
+		if counted {
+			b.metrics.sendAnswered(resp.Code, start)
+		}
+		if !oneway {
+			if err := conn.Send(resp); err != nil {
+				b.log.Debug("cannot send response", "peer", conn.RemoteAddr(), "err", err)
+			}
 		}
 	}
+	if resp.Code != remoting.ResSuccess || !counted || !b.waitsForSlave() {
+		answer()
+		return
+	}
+	// SYNC_MASTER (CommitLog.handleHA): the message is stored either way;
+	// the code tells the producer whether a slave has it too.
+	if !b.opts.Replicas.InSync(b.opts.HAMaxGapNotInSync) {
+		resp.Code, resp.Remark = remoting.ResSlaveNotAvailable, "no slave in sync with the master; the message is stored on the master only"
+		answer()
+		return
+	}
+	b.opts.Replicas.Await(end, b.opts.SlaveWait, func(err error) {
+		if err != nil {
+			resp.Code, resp.Remark = remoting.ResFlushSlaveTimeout, "no slave acknowledged the message in time; it is stored on the master: "+err.Error()
+		}
+		answer()
+	})
 }
 
 // sendDoneResponse maps a completed send onto its response

@@ -17,7 +17,7 @@ type Role string
 
 const (
 	AsyncMaster Role = "ASYNC_MASTER" // acknowledges before slaves have the data
-	SyncMaster  Role = "SYNC_MASTER"  // meant to acknowledge once a slave has the data; replication is not built yet, so it acts as ASYNC_MASTER
+	SyncMaster  Role = "SYNC_MASTER"  // acknowledges once a slave has the data
 	Slave       Role = "SLAVE"        // copies a master; brokerId > 0
 )
 
@@ -58,6 +58,13 @@ type Broker struct {
 	ListenPort   int    // listenPort, 10911
 	HAListenPort int    // haListenPort, listenPort+1 unless given (0 in the file means that too)
 	NamesrvAddr  string // namesrvAddr, $NAMESRV_ADDR: name servers, "host:port;host:port"
+
+	// Replication (HA).
+	HAMasterAddress         string        // haMasterAddress, "": a slave's master HA address; learned from the name servers when empty
+	HAMaxGapNotInSync       int64         // haMaxGapNotInSync (bytes), 256 MiB: a slave further behind is not in sync
+	HASendHeartbeatInterval time.Duration // haSendHeartbeatInterval (ms), 5 s: a slave reports its offset at least this often
+	HAHousekeepingInterval  time.Duration // haHousekeepingInterval (ms), 20 s: a connection silent this long is dropped
+	HATransferBatchSize     int           // haTransferBatchSize (bytes), 32 KiB: largest frame a master sends
 
 	// Name server registration.
 	BrokerPermission         int           // brokerPermission, 6 (READ|WRITE)
@@ -131,6 +138,11 @@ func Default() Broker {
 		ListenPort:   10911,
 		HAListenPort: 10912,
 		NamesrvAddr:  strings.TrimSpace(os.Getenv("NAMESRV_ADDR")),
+
+		HAMaxGapNotInSync:       256 << 20,
+		HASendHeartbeatInterval: 5 * time.Second,
+		HAHousekeepingInterval:  20 * time.Second,
+		HATransferBatchSize:     32 << 10,
 
 		BrokerPermission:         6,
 		RegisterNameServerPeriod: 30 * time.Second,

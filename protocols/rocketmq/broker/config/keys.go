@@ -36,6 +36,12 @@ var keys = sortKeys([]key{
 	integer("haListenPort", func(b *Broker) *int { return &b.HAListenPort }, 0, 65535),
 	str("namesrvAddr", func(b *Broker) *string { return &b.NamesrvAddr }, namesrvList),
 
+	str("haMasterAddress", func(b *Broker) *string { return &b.HAMasterAddress }, optionalAddr),
+	integer("haMaxGapNotInSync", func(b *Broker) *int64 { return &b.HAMaxGapNotInSync }, 1, math.MaxInt64),
+	millis("haSendHeartbeatInterval", func(b *Broker) *time.Duration { return &b.HASendHeartbeatInterval }, 1),
+	millis("haHousekeepingInterval", func(b *Broker) *time.Duration { return &b.HAHousekeepingInterval }, 1),
+	integer("haTransferBatchSize", func(b *Broker) *int { return &b.HATransferBatchSize }, 1, 4<<20),
+
 	integer("brokerPermission", func(b *Broker) *int { return &b.BrokerPermission }, 0, 7),
 	millis("registerNameServerPeriod", func(b *Broker) *time.Duration { return &b.RegisterNameServerPeriod }, 1),
 
@@ -105,8 +111,8 @@ var unusedJavaKeys = []string{
 	"deleteConsumeQueueFilesInterval", "destroyMapedFileIntervalForcibly", "duplicationEnable",
 	"enableControllerMode", "enableDLegerCommitLog", "enablePropertyFilter", "fetchNamesrvAddrByAddressServer",
 	"filterSupportRetry", "flushCommitLogTimed", "flushConsumeQueueLeastPages", "flushConsumeQueueThoroughInterval",
-	"flushConsumerOffsetInterval", "flushDelayOffsetInterval", "haHousekeepingInterval", "haMasterAddress",
-	"haSendHeartbeatInterval", "haTransferBatchSize", "heartbeatThreadPoolNums", "isolateLogEnable",
+	"flushConsumerOffsetInterval", "flushDelayOffsetInterval",
+	"heartbeatThreadPoolNums", "isolateLogEnable",
 	"maxTransferBytesOnMessageInDisk", "maxTransferBytesOnMessageInMemory", "maxTransferCountOnMessageInDisk",
 	"maxTransferCountOnMessageInMemory", "msgTraceTopicName", "pullMessageThreadPoolNums",
 	"queryMessageThreadPoolNums", "redeleteHangedFileInterval", "rejectTransactionMessage", "rocketmqHome",
