@@ -33,9 +33,10 @@ const (
 	ProtoMQTT     Proto = "mqtt"
 )
 
-// ErrMQTTNotBuilt is returned for ProtoMQTT until Gannet has an MQTT front
-// end to measure.
-var ErrMQTTNotBuilt = errors.New("--proto mqtt: MQTT front end not built yet")
+// ErrMQTTNotBuilt is returned for ProtoMQTT with Standalone until Gannet
+// has an MQTT front end to start in process; against a running broker
+// (MQTTAddr) the MQTT driver works today.
+var ErrMQTTNotBuilt = errors.New("--proto mqtt --standalone: MQTT front end not built yet (give --mqtt-addr of a running broker)")
 
 // Defaults of Config.
 const (
@@ -50,12 +51,17 @@ const (
 	DefaultProducerGroup = "bench_producer"
 	DefaultSendTimeout   = 10 * time.Second
 	DefaultDrainTimeout  = 10 * time.Second
+	DefaultMQTTAddr      = "127.0.0.1:1883"
 
 	// MinSize is the smallest body: it carries the bench header (magic,
 	// run id, send time in ns) that end-to-end latency is read from.
 	MinSize = headerSize
 	// MaxSize is RocketMQ's default maxMessageSize.
 	MaxSize = 4 << 20
+	// MinSizeMQTT is the smallest MQTT payload: the bench header and the
+	// publisher id and sequence the subscriber counts losses and
+	// duplicates by (mqtt.go).
+	MinSizeMQTT = mqttHeaderSize
 )
 
 // Config is one bench run. Zero fields take the defaults (EnsureDefaults);
@@ -68,6 +74,16 @@ type Config struct {
 	// NameServer is the RocketMQ name server, host:port (several joined
 	// by ';' are tried in order). Not needed with Standalone.
 	NameServer string
+
+	// MQTT only (Proto ProtoMQTT). MQTTAddr is the broker, host:port
+	// (default DefaultMQTTAddr unless Standalone); Topic is then the MQTT
+	// topic the producers publish to and the subscriber subscribes to. QoS
+	// is the publishes' and the subscription's QoS, 0..2. MQTTInMemory
+	// makes a standalone broker bare in-memory MQTT with no storage: the
+	// baseline Gannet's persistence is compared with.
+	MQTTAddr     string
+	QoS          int
+	MQTTInMemory bool
 
 	Topic     string // default DefaultTopic
 	Queues    int    // queues of the topic when the run creates it
@@ -138,6 +154,9 @@ func (c *Config) EnsureDefaults() {
 	if c.Proto == "" {
 		c.Proto = ProtoRocketMQ
 	}
+	if c.Proto == ProtoMQTT && c.MQTTAddr == "" && !c.Standalone {
+		c.MQTTAddr = DefaultMQTTAddr
+	}
 	if c.Topic == "" {
 		c.Topic = DefaultTopic
 	}
@@ -186,8 +205,9 @@ func (c *Config) EnsureDefaults() {
 	}
 }
 
-// Validate reports every bad field at once. A ProtoMQTT config fails with
-// an error that wraps ErrMQTTNotBuilt.
+// Validate reports every bad field at once. A ProtoMQTT config with
+// Standalone fails with an error that wraps ErrMQTTNotBuilt while the MQTT
+// front end cannot be started in process.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -199,7 +219,7 @@ func (c *Config) Validate() error {
 	switch c.Proto {
 	case ProtoRocketMQ:
 	case ProtoMQTT:
-		errs = append(errs, ErrMQTTNotBuilt)
+		errs = append(errs, c.validateMQTT()...)
 	default:
 		bad("--proto %q: want rocketmq or mqtt", c.Proto)
 	}
@@ -222,7 +242,9 @@ func (c *Config) Validate() error {
 	if c.Queues < 1 || c.Queues > 1024 {
 		bad("--queues %d: want 1..1024", c.Queues)
 	}
-	if c.Size < MinSize || c.Size > MaxSize {
+	if c.Proto == ProtoMQTT && c.Size < MinSizeMQTT {
+		bad("--size %d: want %d..%d bytes (the payload carries the send time, publisher and sequence)", c.Size, MinSizeMQTT, MaxSize)
+	} else if c.Size < MinSize || c.Size > MaxSize {
 		bad("--size %d: want %d..%d bytes (the body carries the send time)", c.Size, MinSize, MaxSize)
 	}
 	if c.Producers < 1 || c.Producers > 4096 {
@@ -246,8 +268,47 @@ func (c *Config) Validate() error {
 	if c.Rate > 0 && c.Mode == ModeConsume {
 		bad("--rate paces producers; a consume run has none")
 	}
+	if c.Proto != ProtoMQTT && (c.MQTTAddr != "" || c.QoS != 0 || c.MQTTInMemory) {
+		bad("--mqtt-addr, --qos and --mqtt-persist are only meaningful with --proto mqtt")
+	}
 	if c.SendTimeout < 0 || c.DrainTimeout < 0 || c.Deadline < 0 {
 		bad("timeouts must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// validateMQTT checks what only an MQTT run needs.
+func (c *Config) validateMQTT() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Standalone && !mqttStandaloneBuilt {
+		errs = append(errs, ErrMQTTNotBuilt)
+	}
+	switch c.Mode {
+	case ModeProduce, ModeE2E, ModeCeiling:
+	case ModeConsume:
+		bad("--proto mqtt: --mode consume is not supported (an MQTT subscriber has no backlog to drain); use e2e")
+	}
+	if c.QoS < 0 || c.QoS > 2 {
+		bad("--qos %d: want 0, 1 or 2", c.QoS)
+	}
+	if c.NameServer != "" {
+		bad("-n is RocketMQ's name server; give --mqtt-addr host:port or --standalone")
+	}
+	if c.MQTTAddr != "" && c.Standalone {
+		bad("--mqtt-addr and --standalone exclude each other")
+	}
+	if c.MQTTInMemory && !c.Standalone {
+		bad("--mqtt-persist=false is only meaningful with --standalone")
+	}
+	if c.MQTTInMemory && c.Flush != "" && c.Flush != "async" {
+		bad("--flush %s: a broker without persistence has nothing to flush", c.Flush)
+	}
+	if err := checkPublishTopic(c.Topic); err != nil {
+		bad("--topic %q: %v", c.Topic, err)
+	}
+	if c.Inflight > 65535 {
+		bad("--inflight %d: MQTT has 65535 packet ids; want 1..65535", c.Inflight)
+	}
+	return errs
 }

@@ -25,10 +25,16 @@ server (-n host:port) or an in-process broker (--standalone). Progress goes
 to stderr once a second; the summary to stdout; Ctrl-C ends the run and
 still writes the report.
 
+--proto mqtt: MQTT 3.1.1 publishers (--producers) on --topic at --qos,
+against --mqtt-addr; modes produce and e2e (one subscriber of the topic,
+latency from the send time in the payload, lost and duplicated messages
+counted by publisher and sequence).
+
 Examples:
   gannet bench --standalone --mode e2e --messages 20000 --size 1024
   gannet bench -n 127.0.0.1:9876 --mode produce --duration 30s --rate 50000 --out results/
   gannet bench --mode ceiling --json ceiling.json
+  gannet bench --proto mqtt --mqtt-addr 127.0.0.1:1883 --mode e2e --qos 1 --topic bench/t1 --size 128 --duration 10s
 
 Flags:
 `
@@ -54,7 +60,10 @@ func runBench(args []string) int {
 	}
 	var cfg bench.Config
 	mode := fs.String("mode", string(bench.ModeProduce), "produce, consume, e2e or ceiling")
-	proto := fs.String("proto", string(bench.ProtoRocketMQ), "rocketmq (mqtt: not built yet)")
+	proto := fs.String("proto", string(bench.ProtoRocketMQ), "rocketmq or mqtt")
+	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", "", "mqtt: broker address host:port (default "+bench.DefaultMQTTAddr+" unless --standalone)")
+	fs.IntVar(&cfg.QoS, "qos", 0, "mqtt: QoS of the publishes and of the subscription, 0, 1 or 2")
+	mqttPersist := fs.Bool("mqtt-persist", true, "mqtt --standalone: false starts bare in-memory MQTT with no storage (the baseline)")
 	fs.StringVar(&cfg.NameServer, "n", "", "name server address host:port (several joined by ';')")
 	fs.StringVar(&cfg.Topic, "topic", bench.DefaultTopic, "topic; created with --queues when missing")
 	fs.IntVar(&cfg.Queues, "queues", bench.DefaultQueues, "queues of the topic when the bench creates it")
@@ -89,6 +98,7 @@ func runBench(args []string) int {
 		return 2
 	}
 	cfg.Mode, cfg.Proto, cfg.Sets = bench.Mode(*mode), bench.Proto(*proto), sets
+	cfg.MQTTInMemory = !*mqttPersist
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		fmt.Fprintf(os.Stderr, "gannet bench: --log-level %q: want debug, info, warn or error\n", *level)
@@ -113,7 +123,11 @@ func runBench(args []string) int {
 		stop()
 	}()
 	start := time.Now()
-	rep, err := bench.Run(ctx, cfg)
+	run := bench.Run
+	if cfg.Proto == bench.ProtoMQTT {
+		run = bench.RunMQTT
+	}
+	rep, err := run(ctx, cfg)
 	if rep == nil {
 		fmt.Fprintln(os.Stderr, "gannet bench:", err)
 		return 1
