@@ -121,7 +121,11 @@ func (s *Slave) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.log.Warn("replication connection lost; retrying (if the master refused this slave, its log says why)", "master", addr, "err", err, "in", backoff)
+		if addr == "" {
+			s.log.Debug("waiting for the master's HA address", "in", backoff)
+		} else {
+			s.log.Warn("replication connection lost; retrying", "master", addr, "err", err, "in", backoff)
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

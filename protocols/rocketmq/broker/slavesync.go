@@ -88,10 +88,10 @@ func (b *Broker) SyncFromMaster(ctx context.Context, client NamesrvClient, addr 
 	return errors.Join(errs...)
 }
 
-// SlaveSyncLoop runs SyncFromMaster on a slave every interval (at once,
-// then on the ticker) until stop is closed, against the address master
-// gives at each round ("" skips the round: the master is not known yet).
-// A failed round is logged once per change of outcome, not every time.
+// SlaveSyncLoop runs SyncFromMaster on a slave until stop is closed: as
+// soon as master gives an address ("" means not known yet), again when the
+// address changes, and every interval otherwise. A failed round is logged
+// when the outcome changes, not every time.
 func (b *Broker) SlaveSyncLoop(stop <-chan struct{}, client NamesrvClient, master func() string, interval time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -100,31 +100,28 @@ func (b *Broker) SlaveSyncLoop(stop <-chan struct{}, client NamesrvClient, maste
 		cancel()
 	}()
 	failing := false
-	round := func() {
-		addr := master()
-		if addr == "" {
-			return
-		}
-		err := b.SyncFromMaster(ctx, client, addr, 3*time.Second)
-		switch {
-		case ctx.Err() != nil:
-		case err != nil && !failing:
-			b.log.Warn("cannot copy metadata from the master; serving what this slave has", "master", addr, "err", err)
-			failing = true
-		case err == nil && failing:
-			b.log.Info("copying metadata from the master again", "master", addr)
-			failing = false
-		}
-	}
-	round()
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	var synced string // address of the last round
+	var last time.Time
+	poll := time.NewTicker(min(interval, 200*time.Millisecond))
+	defer poll.Stop()
 	for {
+		if addr := master(); addr != "" && (addr != synced || time.Since(last) >= interval) {
+			err := b.SyncFromMaster(ctx, client, addr, 3*time.Second)
+			synced, last = addr, time.Now()
+			switch {
+			case ctx.Err() != nil:
+			case err != nil && !failing:
+				b.log.Warn("cannot copy metadata from the master; serving what this slave has", "master", addr, "err", err)
+				failing = true
+			case err == nil && failing:
+				b.log.Info("copying metadata from the master again", "master", addr)
+				failing = false
+			}
+		}
 		select {
 		case <-stop:
 			return
-		case <-t.C:
-			round()
+		case <-poll.C:
 		}
 	}
 }

@@ -69,6 +69,7 @@ func (n *NameServer) Close() error {
 // Broker is a running broker: its store, its request processors on a
 // remoting server, and its registration with the name servers.
 type Broker struct {
+	ha       *ha
 	store    *engine.Store
 	dispatch dispatchFanout
 	b        *broker.Broker
@@ -102,6 +103,9 @@ func brokerOptions(cfg *config.Broker, logger *slog.Logger) broker.Options {
 	o.MessageDelayLevel = cfg.MessageDelayLevel
 	o.RegionID = cfg.RegionID
 	o.TraceOn = cfg.TraceOn
+	o.SlaveWait = cfg.SyncFlushTimeout
+	o.HAMaxGapNotInSync = cfg.HAMaxGapNotInSync
+	o.SlaveReadEnable = cfg.SlaveReadEnable
 	// The remoting server lets a send keep its request body (Keep/Free),
 	// so bodies go from the read buffer to the CommitLog with no copy.
 	o.RequestBodyRetained = true
@@ -124,8 +128,19 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 	}
 	bo := brokerOptions(cfg, logger)
 	bo.Hook = hook
+	var h *ha
+	if cfg.BrokerRole.IsMaster() && cfg.HAEnable {
+		if h, err = startMasterHA(cfg, listen, store, logger); err != nil {
+			store.Close()
+			return nil, err
+		}
+		if cfg.BrokerRole == config.SyncMaster {
+			bo.Replicas = h.master
+		}
+	}
 	b, err := broker.New(bo, store)
 	if err != nil {
+		h.close()
 		store.Close()
 		return nil, err
 	}
@@ -140,10 +155,12 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 		OnDisconnect: b.OnDisconnect,
 	})
 	if err := srv.Listen(); err != nil {
+		h.close()
 		store.Close()
 		return nil, fmt.Errorf("broker cannot listen on %s: %w", listen, err)
 	}
 	bs := &Broker{
+		ha:       h,
 		dispatch: fan,
 		store:    store,
 		b:        b,
@@ -158,6 +175,9 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 	if len(bo.NamesrvAddr) > 0 {
 		bs.regWG.Add(1)
 		go func() { defer bs.regWG.Done(); b.RegisterLoop(bs.stop, bs.client) }()
+	}
+	if cfg.BrokerRole == config.Slave {
+		bs.ha = startSlaveHA(cfg, store, b, bs.client, bs.stop, logger)
 	}
 	return bs, nil
 }
@@ -217,6 +237,7 @@ func (bs *Broker) RemotingMetrics() remoting.ServerMetrics { return bs.srv.Metri
 func (bs *Broker) Close() error {
 	close(bs.stop)
 	bs.regWG.Wait() // unregistered from the name servers
+	bs.ha.close()   // slaves released, pending SYNC_MASTER sends answered
 	errs := []error{bs.srv.Close()}
 	bs.srvWG.Wait()
 	bs.runWG.Wait()
@@ -262,6 +283,8 @@ func StandaloneConfig(data, namesrvAddr, brokerAddr, flushDiskType string, sets 
 		"brokerIP2=" + host,
 		fmt.Sprintf("listenPort=%d", port),
 		fmt.Sprintf("haListenPort=%d", port+1),
+		// One process, no slaves: no HA listener unless --set haEnable=true.
+		"haEnable=false",
 		"flushDiskType=" + flushDiskType,
 	}
 	if err := cfg.Apply(append(defaults, sets...)); err != nil {

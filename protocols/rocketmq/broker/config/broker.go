@@ -112,6 +112,7 @@ type Broker struct {
 	MessageDelayLevel              string        // messageDelayLevel, schedule.DefaultLevels
 
 	// Gannet's own.
+	HAEnable       bool      // haEnable, true: a master listens for slaves on haListenPort (gannet standalone sets false unless asked)
 	MQTTListenAddr string    // mqttListenAddr, "": MQTT listener "host:port", off when empty
 	HTTPAddr       string    // httpAddr, "": metrics and pprof listener "host:port", off when empty
 	WriteMode      WriteMode // writeMode, pwrite
@@ -143,6 +144,7 @@ func Default() Broker {
 		HASendHeartbeatInterval: 5 * time.Second,
 		HAHousekeepingInterval:  20 * time.Second,
 		HATransferBatchSize:     32 << 10,
+		HAEnable:                true,
 
 		BrokerPermission:         6,
 		RegisterNameServerPeriod: 30 * time.Second,

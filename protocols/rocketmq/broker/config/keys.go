@@ -82,6 +82,7 @@ var keys = sortKeys([]key{
 	integer("deleteFileBatchMax", func(b *Broker) *int { return &b.DeleteFileBatchMax }, 1, math.MaxInt32),
 	str("messageDelayLevel", func(b *Broker) *string { return &b.MessageDelayLevel }, delayLevels),
 
+	boolean("haEnable", func(b *Broker) *bool { return &b.HAEnable }),
 	str("mqttListenAddr", func(b *Broker) *string { return &b.MQTTListenAddr }, optionalAddr),
 	str("httpAddr", func(b *Broker) *string { return &b.HTTPAddr }, optionalAddr),
 	enum("writeMode", func(b *Broker) *WriteMode { return &b.WriteMode }, WriteMmap, WritePwrite),

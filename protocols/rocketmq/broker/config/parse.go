@@ -210,6 +210,9 @@ func (b *Broker) crossCheck(lines map[string]int) []Issue {
 	case b.BrokerRole == Slave && b.BrokerID == 0:
 		add("brokerId", "0 with brokerRole SLAVE: a slave's brokerId must be > 0")
 	}
+	if b.BrokerRole == SyncMaster && !b.HAEnable {
+		add("haEnable", "false with brokerRole SYNC_MASTER: a sync master must listen for its slaves")
+	}
 	if b.HAListenPort == b.ListenPort {
 		add("haListenPort", "%d is listenPort too", b.HAListenPort)
 	}

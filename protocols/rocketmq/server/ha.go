@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/gannetmq/gannet/engine"
+	"github.com/gannetmq/gannet/protocols/rocketmq/broker"
+	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
+	"github.com/gannetmq/gannet/replication"
+)
+
+// ha is a broker's side of replication: a master serves its CommitLog on
+// the HA port; a slave copies its master's CommitLog and metadata.
+type ha struct {
+	master *replication.Master // masters only
+	ln     net.Listener
+
+	cancel context.CancelFunc // slaves only
+	wg     sync.WaitGroup
+	failed chan error // a slave's replication stopped for good
+}
+
+// haListenAddr is where a master accepts slaves: the broker's listen host
+// and haListenPort.
+func haListenAddr(cfg *config.Broker, listen string) string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(cfg.HAListenPort))
+}
+
+// startMasterHA listens on the HA port and serves slaves.
+func startMasterHA(cfg *config.Broker, listen string, store *engine.Store, logger *slog.Logger) (*ha, error) {
+	addr := haListenAddr(cfg, listen)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker cannot listen for slaves on %s (haListenPort): %w", addr, err)
+	}
+	m := replication.NewMaster(store, replication.MasterOptions{
+		BatchSize:            cfg.HATransferBatchSize,
+		HeartbeatInterval:    cfg.HASendHeartbeatInterval,
+		HousekeepingInterval: cfg.HAHousekeepingInterval,
+		Logger:               logger,
+	})
+	h := &ha{master: m, ln: ln}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		if err := m.Serve(ln); err != nil {
+			logger.Error("HA listener stopped", "addr", addr, "err", err)
+		}
+	}()
+	return h, nil
+}
+
+// startSlaveHA replicates from haMasterAddress, or from the HA address the
+// name servers give (b learns it when it registers), and copies the
+// master's metadata every broker.SlaveSyncInterval.
+func startSlaveHA(cfg *config.Broker, store *engine.Store, b *broker.Broker, client broker.NamesrvClient, stop <-chan struct{}, logger *slog.Logger) *ha {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &ha{cancel: cancel, failed: make(chan error, 1)}
+	haAddr := func() string {
+		if cfg.HAMasterAddress != "" {
+			return cfg.HAMasterAddress
+		}
+		return b.MasterHAAddr()
+	}
+	s := replication.NewSlave(store, "", replication.SlaveOptions{
+		HeartbeatInterval:    cfg.HASendHeartbeatInterval,
+		HousekeepingInterval: cfg.HAHousekeepingInterval,
+		MasterAddr:           haAddr,
+		Logger:               logger,
+	})
+	h.wg.Add(2)
+	go func() {
+		defer h.wg.Done()
+		if err := s.Run(ctx); err != nil {
+			logger.Error("replication stopped; this slave keeps serving reads of what it has, and will not copy its master until the cause is fixed and it restarts", "err", err)
+			h.failed <- err
+		}
+	}()
+	go func() {
+		defer h.wg.Done()
+		b.SlaveSyncLoop(stop, client, b.MasterAddr, broker.SlaveSyncInterval)
+	}()
+	return h
+}
+
+// Failed reports a slave's replication stopping for good (nil channel on a
+// master).
+func (h *ha) Failed() <-chan error {
+	if h == nil {
+		return nil
+	}
+	return h.failed
+}
+
+// close stops replication and waits for its goroutines.
+func (h *ha) close() {
+	if h == nil {
+		return
+	}
+	if h.master != nil {
+		h.master.Close()
+	}
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.wg.Wait()
+}
+
+// SlaveOffsets lists each connected slave's acknowledged CommitLog offset
+// (a master; empty otherwise).
+func (bs *Broker) SlaveOffsets() map[string]int64 {
+	if bs.ha == nil || bs.ha.master == nil {
+		return map[string]int64{}
+	}
+	return bs.ha.master.SlaveOffsets()
+}
+
+// ReplicationFailed is closed-over by the gannet command: it receives the
+// error that stopped a slave's replication for good.
+func (bs *Broker) ReplicationFailed() <-chan error { return bs.ha.Failed() }
