@@ -105,6 +105,12 @@ func (b *Broker) tryPull(conn remoting.Conn, req *remoting.Command, start time.T
 		return respond(req, remoting.ResNoPermission, "subscription group no permission, "+q.group)
 	}
 	tc, ok := b.meta.Topics.Get(q.topic)
+	if !ok && b.isSlave() && b.store.MaxOffset(q.topic, q.queueID) > 0 {
+		// A topic created on the master after this slave's last metadata
+		// copy (every 10 s): its messages are here, so a consumer that
+		// turned to this slave because the master is gone reads them.
+		tc, ok = meta.TopicConfig{TopicName: q.topic, ReadQueueNums: q.queueID + 1, WriteQueueNums: q.queueID + 1, Perm: meta.PermRead}, true
+	}
 	if !ok {
 		return respond(req, remoting.ResTopicNotExist, "topic["+q.topic+"] not exist, apply first please!")
 	}
