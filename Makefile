@@ -24,6 +24,7 @@ vet:
 # Node packages for the real-client (ali-ons) tests, from the lockfile.
 interop-deps:
 	cd protocols/rocketmq/interop && npm ci --no-audit --no-fund
+	cd protocols/mqtt/interop && npm ci --no-audit --no-fund
 
 test: vet interop-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
