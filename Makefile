@@ -13,6 +13,15 @@ build:
 run: build
 	./$(BIN) standalone --data $(DATA)
 
+# A name server and the brokers of MODE (single, 2m, 2m-2s-async,
+# 2m-2s-sync) as child processes, everything under DIR (docs/deploy.md).
+# Ctrl-C stops them.
+MODE ?= 2m-2s-sync
+DIR ?= ./cluster
+.PHONY: cluster
+cluster: build
+	./$(BIN) cluster --mode $(MODE) --dir $(DIR)
+
 # The engine's self-check: append, flush, read back, restart.
 selfcheck: build
 	./$(BIN) selfcheck --data $(DATA)

@@ -13,6 +13,7 @@ commands:
   standalone  name server and broker in one process (what make run starts)
   namesrv     the name server
   broker      a broker: -n NAMESRV -c broker.properties [-p] [--set key=value]
+  cluster     name server and brokers as child processes: --mode single|2m|2m-2s-async|2m-2s-sync --dir DIR
   selfcheck   open the storage engine, append, flush, read back and restart
   bench       load generator: --mode produce|consume|e2e|ceiling, -n NAMESRV or --standalone
   version     print the version
@@ -38,6 +39,8 @@ func main() {
 		os.Exit(runNamesrv(os.Args[2:]))
 	case "broker":
 		os.Exit(runBroker(os.Args[2:]))
+	case "cluster":
+		os.Exit(runCluster(os.Args[2:]))
 	case "selfcheck":
 		os.Exit(runSelfCheck(os.Args[2:]))
 	case "bench":
