@@ -29,8 +29,12 @@ func benchOptions(dir string, flush Flush, write Write) Options {
 }
 
 func benchAppend(b *testing.B, flush Flush, write Write, size, writers int, pin bool) {
+	benchAppendOpts(b, flush, write, size, writers, func(o *Options) { o.PinWriter = pin })
+}
+
+func benchAppendOpts(b *testing.B, flush Flush, write Write, size, writers int, tune func(*Options)) {
 	o := benchOptions(b.TempDir(), flush, write)
-	o.PinWriter = pin
+	tune(&o)
 	s, err := Open(o)
 	if err != nil {
 		b.Fatal(err)
@@ -97,6 +101,21 @@ func BenchmarkAppendWriteMode(b *testing.B) {
 			for _, writers := range []int{1, 64} {
 				name := fmt.Sprintf("write=%s/flush=%s/size=1024/writers=%d", write, flushName(flush), writers)
 				b.Run(name, func(b *testing.B) { benchAppend(b, flush, write, 1024, writers, false) })
+			}
+		}
+	}
+}
+
+// BenchmarkAppendZeroFill compares zero-filling segments ahead of the
+// writer (the default: -1 turns it off) under both flush modes.
+func BenchmarkAppendZeroFill(b *testing.B) {
+	for _, ahead := range []int64{64 << 20, -1} {
+		for _, flush := range []Flush{AsyncFlush, SyncFlush} {
+			for _, writers := range []int{1, 64} {
+				name := fmt.Sprintf("zerofill=%v/flush=%s/size=1024/writers=%d", ahead > 0, flushName(flush), writers)
+				b.Run(name, func(b *testing.B) {
+					benchAppendOpts(b, flush, WritePwrite, 1024, writers, func(o *Options) { o.ZeroFillAhead = ahead })
+				})
 			}
 		}
 	}

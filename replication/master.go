@@ -17,7 +17,11 @@ import (
 
 // RocketMQ's defaults (MessageStoreConfig).
 const (
-	DefaultBatchSize            = 32 << 10         // haTransferBatchSize
+	// DefaultBatchSize is haTransferBatchSize. RocketMQ's is 32 KiB; a
+	// slave catching up over loopback stored 360-375 MB/s with 32 KiB
+	// frames and 670-820 MB/s with 1 MiB frames (BenchmarkCatchUp), and a
+	// frame never waits to fill: new bytes go out at once.
+	DefaultBatchSize            = 1 << 20
 	DefaultHeartbeatInterval    = 5 * time.Second  // haSendHeartbeatInterval
 	DefaultHousekeepingInterval = 20 * time.Second // haHousekeepingInterval
 	headerSize                  = 12
@@ -31,7 +35,7 @@ var ErrTimeout = errors.New("replication: no slave acknowledged in time")
 
 // MasterOptions tune a Master; zero values take the defaults.
 type MasterOptions struct {
-	BatchSize            int           // max body bytes per frame, 32 KiB
+	BatchSize            int           // max body bytes per frame, 1 MiB
 	HeartbeatInterval    time.Duration // empty frame after this much idle time, 5 s
 	HousekeepingInterval time.Duration // close a slave silent this long, 20 s
 	PollInterval         time.Duration // how often an idle stream looks for new bytes, 1 ms
