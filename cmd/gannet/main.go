@@ -14,6 +14,7 @@ commands:
   namesrv     the name server
   broker      a broker: -n NAMESRV -c broker.properties [-p] [--set key=value]
   cluster     name server and brokers as child processes: --mode single|2m|2m-2s-async|2m-2s-sync --dir DIR
+  mqtt-passwd print an MQTT auth file line for a user: gannet mqtt-passwd NAME (password from the terminal or stdin)
   selfcheck   open the storage engine, append, flush, read back and restart
   bench       load generator: --mode produce|consume|e2e|ceiling, -n NAMESRV or --standalone
   version     print the version
@@ -41,6 +42,8 @@ func main() {
 		os.Exit(runBroker(os.Args[2:]))
 	case "cluster":
 		os.Exit(runCluster(os.Args[2:]))
+	case "mqtt-passwd":
+		os.Exit(runMQTTPasswd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "selfcheck":
 		os.Exit(runSelfCheck(os.Args[2:]))
 	case "bench":
