@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -127,3 +128,30 @@ func (bs *Broker) SlaveOffsets() map[string]int64 {
 // ReplicationFailed is closed-over by the gannet command: it receives the
 // error that stopped a slave's replication for good.
 func (bs *Broker) ReplicationFailed() <-chan error { return bs.ha.Failed() }
+
+// ErrSlaveNotAvailable is AwaitReplicas' answer when no slave is in sync.
+var ErrSlaveNotAvailable = errors.New("no slave in sync with the master; the message is stored on the master only")
+
+// AwaitReplicas is what another front end (MQTT) calls after the engine
+// acknowledged an append ending at end, before acknowledging to its
+// client: on a SYNC_MASTER it returns once a slave has those bytes,
+// ErrSlaveNotAvailable at once if none is in sync, or an error after
+// syncFlushTimeout; on other roles it returns nil at once.
+func (bs *Broker) AwaitReplicas(ctx context.Context, end int64) error {
+	if !bs.syncMaster || bs.ha == nil || bs.ha.master == nil {
+		return nil
+	}
+	if !bs.ha.master.InSync(bs.haMaxGap) {
+		return ErrSlaveNotAvailable
+	}
+	ctx, cancel := context.WithTimeout(ctx, bs.slaveWait)
+	defer cancel()
+	if err := bs.ha.master.WaitForSlave(ctx, end); err != nil {
+		return fmt.Errorf("no slave acknowledged the message in time; it is stored on the master: %w", err)
+	}
+	return nil
+}
+
+// IsSlave reports whether the broker is a slave (other front ends refuse
+// writes there).
+func (bs *Broker) IsSlave() bool { return bs.slave }

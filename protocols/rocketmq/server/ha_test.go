@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -113,6 +114,9 @@ func TestSyncMasterAndSlave(t *testing.T) {
 		t.Fatalf("send without a slave: %s %q (msgId %q); want SLAVE_NOT_AVAILABLE with the stored message's id",
 			remoting.ResponseCodeName(resp.Code), resp.Remark, resp.ExtFields["msgId"])
 	}
+	if err := master.AwaitReplicas(context.Background(), master.Store().MaxPhysicalOffset()); !errors.Is(err, server.ErrSlaveNotAvailable) {
+		t.Fatalf("AwaitReplicas without a slave: %v", err)
+	}
 	// A consumer offset committed on the master reaches the slave.
 	resp = haCall(t, cl, masterAddr, remoting.ReqUpdateConsumerOffset, map[string]string{
 		"consumerGroup": "ha-group", "topic": "HA", "queueId": "0", "commitOffset": "1"})
@@ -137,6 +141,12 @@ func TestSyncMasterAndSlave(t *testing.T) {
 		}
 	}
 
+	if err := master.AwaitReplicas(context.Background(), master.Store().MaxPhysicalOffset()); err != nil {
+		t.Fatalf("AwaitReplicas with the slave in sync: %v", err)
+	}
+	if !slave.IsSlave() || master.IsSlave() {
+		t.Fatal("IsSlave wrong")
+	}
 	resp = haSend(t, cl, slaveAddr, "HA", "to-slave")
 	if resp.Code != remoting.ResServiceNotAvailable {
 		t.Fatalf("send to a slave: %s %q", remoting.ResponseCodeName(resp.Code), resp.Remark)

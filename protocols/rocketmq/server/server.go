@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gannetmq/gannet/engine"
 	"github.com/gannetmq/gannet/protocols/remoting"
@@ -69,16 +70,20 @@ func (n *NameServer) Close() error {
 // Broker is a running broker: its store, its request processors on a
 // remoting server, and its registration with the name servers.
 type Broker struct {
-	ha       *ha
-	store    *engine.Store
-	dispatch dispatchFanout
-	b        *broker.Broker
-	srv      *remoting.Server
-	client   *remoting.Client
-	stop     chan struct{}
-	runWG    sync.WaitGroup
-	regWG    sync.WaitGroup
-	srvWG    sync.WaitGroup
+	ha         *ha
+	syncMaster bool
+	slave      bool
+	haMaxGap   int64
+	slaveWait  time.Duration
+	store      *engine.Store
+	dispatch   dispatchFanout
+	b          *broker.Broker
+	srv        *remoting.Server
+	client     *remoting.Client
+	stop       chan struct{}
+	runWG      sync.WaitGroup
+	regWG      sync.WaitGroup
+	srvWG      sync.WaitGroup
 }
 
 // brokerOptions maps the configuration onto the broker's options.
@@ -160,13 +165,17 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 		return nil, fmt.Errorf("broker cannot listen on %s: %w", listen, err)
 	}
 	bs := &Broker{
-		ha:       h,
-		dispatch: fan,
-		store:    store,
-		b:        b,
-		srv:      srv,
-		client:   remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "broker-client")}),
-		stop:     make(chan struct{}),
+		syncMaster: cfg.BrokerRole == config.SyncMaster,
+		slave:      cfg.BrokerRole == config.Slave,
+		haMaxGap:   bo.HAMaxGapNotInSync,
+		slaveWait:  cfg.SyncFlushTimeout,
+		ha:         h,
+		dispatch:   fan,
+		store:      store,
+		b:          b,
+		srv:        srv,
+		client:     remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "broker-client")}),
+		stop:       make(chan struct{}),
 	}
 	bs.srvWG.Add(1)
 	go func() { defer bs.srvWG.Done(); srv.Serve() }()
