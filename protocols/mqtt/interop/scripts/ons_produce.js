@@ -38,6 +38,12 @@ c.main('ons_produce.js', 'Send messages through an ali-ons Producer.', spec, asy
   for (let i = 0; i < opts.count; i++) {
     const body = `${opts.bodyPrefix}-${i}`;
     const msg = new Message(opts.topic, opts.tag || null, body);
+    if (!opts.tag) {
+      // ali-ons stores a missing tag as TAGS=null and sends the string
+      // "null"; --tag '' means a message with no tag at all, as the Java
+      // client sends it.
+      delete msg.properties.TAGS;
+    }
     if (opts.props) {
       for (const [ k, v ] of Object.entries(opts.props)) msg.properties[k] = String(v);
     }

@@ -14,7 +14,7 @@
 //   {"type":"connected", sessionPresent}
 //   {"type":"connect_error", error}                    (exit 1)
 //   {"type":"subscribed", granted:[{topic, qos}]}      qos is the SUBACK code: 0..2 granted, >= 128 refused
-//   {"type":"subscribe_error", error, granted}         (exit 2)
+//   {"type":"subscribe_error", error, granted}         (exit 2; granted: the SUBACK codes)
 //   {"type":"msg", topic, body, qos, retain, dup, userProperties, contentType}
 //   {"type":"closed", reason, count}
 //   {"type":"fatal", error}
@@ -92,7 +92,11 @@ c.main('sub.js', 'Subscribe with an mqtt.js client and print what arrives.', spe
   try {
     granted = await c.withTimeout(client.subscribeAsync(opts.topics, { qos: opts.qos }), 10000, 'SUBSCRIBE');
   } catch (err) {
-    c.out({ type: 'subscribe_error', error: c.errorInfo(err) });
+    // mqtt.js rejects with the SUBACK packet attached: its codes tell why.
+    const granted = err.packet && Array.isArray(err.packet.granted)
+      ? err.packet.granted.map((code, i) => ({ topic: opts.topics[i], qos: code }))
+      : null;
+    c.out({ type: 'subscribe_error', error: c.errorInfo(err), granted });
     await stop('subscribe failed', c.EXIT_PARTIAL);
     return;
   }
