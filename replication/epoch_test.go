@@ -15,10 +15,10 @@ func TestConsistentPoint(t *testing.T) {
 		return out
 	}
 	cases := []struct {
-		name                string
-		local               []Epoch
-		localEnd            int64
-		remote              []Epoch
+		name               string
+		local              []Epoch
+		localEnd           int64
+		remote             []Epoch
 		remoteEnd, wantCut int64
 	}{
 		// The old master of epoch 1 wrote past what its slave had when

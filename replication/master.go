@@ -70,6 +70,8 @@ type Master struct {
 	sm        *Machine
 	conns     map[uint64]*slaveConn
 	waiters   map[uint64]func(error)
+	acks      map[int64]int64 // broker id → last reported offset, slaves that said hello
+	setWaits  map[uint64]*setWaiter
 	listeners map[net.Listener]struct{}
 	nextID    uint64
 	closed    bool
@@ -81,7 +83,24 @@ type slaveConn struct {
 	conn    net.Conn
 	start   chan int64
 	done    chan struct{}
-	started bool // a stream goroutine writes to conn; guarded by Master.mu
+	started bool  // a stream goroutine writes to conn; guarded by Master.mu
+	broker  int64 // the slave's broker id from its hello, 0 if it sent none; guarded by Master.mu
+}
+
+// helloMarker, where a slave's first offset report would be, announces a
+// Gannet slave's broker id (the next 8 bytes): a controller-mode master
+// tracks which replica acknowledged what, for its SyncStateSet. Offsets
+// are never negative, so a classic slave is never mistaken for one.
+const helloMarker = -2
+
+// helloMarkerBits is helloMarker as it goes on the wire.
+var helloMarkerBits = func() uint64 { v := int64(helloMarker); return uint64(v) }()
+
+// setWaiter waits until every broker of ids has acknowledged offset.
+type setWaiter struct {
+	offset int64
+	ids    []int64
+	fn     func(error)
 }
 
 // NewMaster returns a master for store; call Serve to accept slaves.
@@ -94,6 +113,8 @@ func NewMaster(store *engine.Store, opts MasterOptions) *Master {
 		sm:        NewMachine(),
 		conns:     map[uint64]*slaveConn{},
 		waiters:   map[uint64]func(error){},
+		acks:      map[int64]int64{},
+		setWaits:  map[uint64]*setWaiter{},
 		listeners: map[net.Listener]struct{}{},
 	}
 }
@@ -102,8 +123,87 @@ func NewMaster(store *engine.Store, opts MasterOptions) *Master {
 func (m *Master) step(ev Event) {
 	m.mu.Lock()
 	wake := m.stepLocked(ev, nil)
+	if ev.Kind == EventReport {
+		if c := m.conns[ev.Slave]; c != nil && c.broker != 0 {
+			if _, accepted := m.sm.slaves[ev.Slave]; accepted {
+				m.acks[c.broker] = ev.Offset
+				wake = m.wakeSetsLocked(wake)
+			}
+		}
+	}
 	m.mu.Unlock()
 	wake.run()
+}
+
+// wakeSetsLocked completes the set waiters every member of which has
+// acknowledged their offset.
+func (m *Master) wakeSetsLocked(wake wakeups) wakeups {
+	for id, w := range m.setWaits {
+		if m.allAckedLocked(w.ids, w.offset) {
+			delete(m.setWaits, id)
+			wake = append(wake, wakeup{w.fn, nil})
+		}
+	}
+	return wake
+}
+
+func (m *Master) allAckedLocked(ids []int64, offset int64) bool {
+	for _, id := range ids {
+		if off, ok := m.acks[id]; !ok || off < offset {
+			return false
+		}
+	}
+	return true
+}
+
+// AwaitAll is Await for a set of replicas: done(nil) once every broker of
+// ids (slaves that announced their id) has acknowledged offset. Under
+// SYNC_MASTER in controller mode a send waits for the whole SyncStateSet,
+// so a master cut off from its replicas cannot acknowledge what the group
+// would lose.
+func (m *Master) AwaitAll(ids []int64, offset int64, timeout time.Duration, done func(error)) {
+	var once atomic.Bool
+	finish := func(err error) {
+		if once.CompareAndSwap(false, true) {
+			done(err)
+		}
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		finish(ErrClosed)
+		return
+	}
+	if m.allAckedLocked(ids, offset) {
+		m.mu.Unlock()
+		finish(nil)
+		return
+	}
+	m.nextID++
+	id := m.nextID
+	m.setWaits[id] = &setWaiter{offset: offset, ids: ids, fn: finish}
+	m.mu.Unlock()
+	time.AfterFunc(timeout, func() {
+		m.mu.Lock()
+		_, pending := m.setWaits[id]
+		delete(m.setWaits, id)
+		m.mu.Unlock()
+		if pending {
+			finish(ErrTimeout)
+		}
+	})
+}
+
+// Acks returns, per slave broker id that announced itself and is
+// connected, its last acknowledged CommitLog offset.
+func (m *Master) Acks() map[int64]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[int64]int64, len(m.acks))
+	for id, off := range m.acks {
+		out[id] = off
+	}
+	return out
 }
 
 // wakeups are waiter callbacks collected under m.mu and run after it is
@@ -202,19 +302,33 @@ func (m *Master) readReports(c *slaveConn) {
 	defer m.wg.Done()
 	var buf [8]byte
 	var err error
+	first := true
 	for {
 		c.conn.SetReadDeadline(time.Now().Add(m.opts.HousekeepingInterval))
 		if _, err = io.ReadFull(c.conn, buf[:]); err != nil {
 			break
 		}
+		off := int64(binary.BigEndian.Uint64(buf[:]))
+		if first && off == helloMarker {
+			if _, err = io.ReadFull(c.conn, buf[:]); err != nil {
+				break
+			}
+			m.mu.Lock()
+			c.broker = int64(binary.BigEndian.Uint64(buf[:]))
+			m.mu.Unlock()
+			continue
+		}
+		first = false
 		cl := m.store.CommitLog()
-		m.step(Event{Kind: EventReport, Slave: c.id, Offset: int64(binary.BigEndian.Uint64(buf[:])),
-			MasterMin: cl.MinOffset(), MasterMax: cl.Written()})
+		m.step(Event{Kind: EventReport, Slave: c.id, Offset: off, MasterMin: cl.MinOffset(), MasterMax: cl.Written()})
 	}
 	c.conn.Close()
 	close(c.done)
 	m.mu.Lock()
 	delete(m.conns, c.id)
+	if c.broker != 0 {
+		delete(m.acks, c.broker)
+	}
 	wake := m.stepLocked(Event{Kind: EventDisconnect, Slave: c.id}, nil)
 	m.mu.Unlock()
 	wake.run()
@@ -404,6 +518,10 @@ func (m *Master) Close() {
 		ln.Close()
 	}
 	wake := m.stepLocked(Event{Kind: EventClose}, nil)
+	for id, w := range m.setWaits {
+		delete(m.setWaits, id)
+		wake = append(wake, wakeup{w.fn, ErrClosed})
+	}
 	for _, c := range m.conns {
 		c.conn.Close()
 	}

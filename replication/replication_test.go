@@ -602,3 +602,45 @@ func TestAwaitAndInSync(t *testing.T) {
 		t.Fatal("InSync(0): a gap of 0 bytes cannot be met")
 	}
 }
+
+// TestAwaitAll: slaves that announce their broker id are tracked by id; a
+// set waiter completes only once every member acknowledged, and times out
+// while one is missing.
+func TestAwaitAll(t *testing.T) {
+	master := openStore(t, t.TempDir(), engine.SyncFlush)
+	defer master.Close()
+	appendRange(t, master, "S", 1, 0, 20)
+	m, addr := startMaster(t, master, nil)
+	defer m.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, id := range []int64{1, 2} {
+		s := openStore(t, t.TempDir(), engine.SyncFlush)
+		defer s.Close()
+		sl := NewSlave(s, addr, SlaveOptions{BrokerID: id, MinBackoff: 10 * time.Millisecond, Logger: quiet})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- sl.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	end := master.MaxPhysicalOffset()
+	waitFor(t, "both slaves acknowledged by id", func() bool {
+		a := m.Acks()
+		return a[1] == end && a[2] == end
+	})
+	got := make(chan error, 1)
+	m.AwaitAll([]int64{1, 2}, end+1, 10*time.Second, func(err error) { got <- err })
+	select {
+	case err := <-got:
+		t.Fatalf("set waiter done before the bytes existed: %v", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	appendRange(t, master, "S", 1, 20, 21)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	timedOut := make(chan error, 1)
+	m.AwaitAll([]int64{1, 2, 3}, end+1, 50*time.Millisecond, func(err error) { timedOut <- err })
+	if err := <-timedOut; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("set with an absent member: %v", err)
+	}
+}

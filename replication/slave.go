@@ -42,7 +42,10 @@ type SlaveOptions struct {
 	// registration when haMasterAddress is not configured); "" means not
 	// known yet, and the attempt waits for the next retry.
 	MasterAddr func() string
-	Logger     *slog.Logger
+	// BrokerID, if > 0, is announced to the master when connecting, so a
+	// controller-mode master knows which replica acknowledges what.
+	BrokerID int64
+	Logger   *slog.Logger
 }
 
 func (o *SlaveOptions) defaults() {
@@ -154,6 +157,16 @@ func (s *Slave) session(ctx context.Context, conn net.Conn) error {
 		var buf [8]byte
 		t := time.NewTicker(s.opts.HeartbeatInterval)
 		defer t.Stop()
+		if s.opts.BrokerID > 0 {
+			var hello [16]byte
+			binary.BigEndian.PutUint64(hello[0:8], uint64(helloMarkerBits))
+			binary.BigEndian.PutUint64(hello[8:16], uint64(s.opts.BrokerID))
+			conn.SetWriteDeadline(time.Now().Add(s.opts.HousekeepingInterval))
+			if _, err := conn.Write(hello[:]); err != nil {
+				conn.Close()
+				return
+			}
+		}
 		for {
 			binary.BigEndian.PutUint64(buf[:], uint64(s.store.MaxPhysicalOffset()))
 			conn.SetWriteDeadline(time.Now().Add(s.opts.HousekeepingInterval))
