@@ -66,6 +66,12 @@ type Broker struct {
 	HAHousekeepingInterval  time.Duration // haHousekeepingInterval (ms), 20 s: a connection silent this long is dropped
 	HATransferBatchSize     int           // haTransferBatchSize (bytes), 1 MiB (RocketMQ's 32 KiB; larger frames doubled catch-up speed): largest frame a master sends
 
+	// Controller mode: a controller decides who is master.
+	EnableControllerMode     bool          // enableControllerMode, false
+	ControllerAddr           string        // controllerAddr, "": controllers, "host:port;host:port"
+	MinInSyncReplicas        int           // minInSyncReplicas, 1: a SYNC_MASTER in controller mode refuses sends with fewer replicas (itself included) in its SyncStateSet
+	HAMaxTimeSlaveNotCatchup time.Duration // haMaxTimeSlaveNotCatchup (ms), 15 s: a replica silent this long leaves the SyncStateSet
+
 	// Name server registration.
 	BrokerPermission         int           // brokerPermission, 6 (READ|WRITE)
 	RegisterNameServerPeriod time.Duration // registerNameServerPeriod (ms), 30 s; used clamped to [10 s, 60 s]
@@ -146,6 +152,9 @@ func Default() Broker {
 		HATransferBatchSize:     1 << 20,
 		HAEnable:                true,
 
+		MinInSyncReplicas:        1,
+		HAMaxTimeSlaveNotCatchup: 15 * time.Second,
+
 		BrokerPermission:         6,
 		RegisterNameServerPeriod: 30 * time.Second,
 
@@ -220,6 +229,17 @@ func (b *Broker) StoreHost() netip.AddrPort {
 func (b *Broker) NamesrvAddrs() []string {
 	var out []string
 	for _, a := range strings.Split(b.NamesrvAddr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ControllerAddrs splits controllerAddr.
+func (b *Broker) ControllerAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(b.ControllerAddr, ";") {
 		if a = strings.TrimSpace(a); a != "" {
 			out = append(out, a)
 		}

@@ -205,6 +205,18 @@ func (b *Broker) crossCheck(lines map[string]int) []Issue {
 	// BrokerStartup: a master is broker 0 (Java forces it silently), a
 	// slave is not.
 	switch {
+	case b.EnableControllerMode:
+		// The controller decides who is master; brokerId names the
+		// replica (≥ 1), brokerRole says how it masters.
+		if b.BrokerID < 1 {
+			add("brokerId", "%d with enableControllerMode: each replica of a group needs its own brokerId ≥ 1", b.BrokerID)
+		}
+		if b.BrokerRole == Slave {
+			add("brokerRole", "SLAVE with enableControllerMode: the controller picks the master; set SYNC_MASTER or ASYNC_MASTER for how it acknowledges")
+		}
+		if strings.TrimSpace(strings.ReplaceAll(b.ControllerAddr, ";", "")) == "" {
+			add("controllerAddr", "empty with enableControllerMode")
+		}
 	case b.BrokerRole.IsMaster() && b.BrokerID != 0:
 		add("brokerId", "%d with brokerRole %s: a master's brokerId must be 0", b.BrokerID, b.BrokerRole)
 	case b.BrokerRole == Slave && b.BrokerID == 0:
