@@ -33,11 +33,6 @@ const (
 	ProtoMQTT     Proto = "mqtt"
 )
 
-// ErrMQTTNotBuilt is returned for ProtoMQTT with Standalone until Gannet
-// has an MQTT front end to start in process; against a running broker
-// (MQTTAddr) the MQTT driver works today.
-var ErrMQTTNotBuilt = errors.New("--proto mqtt --standalone: MQTT front end not built yet (give --mqtt-addr of a running broker)")
-
 // Defaults of Config.
 const (
 	DefaultTopic         = "BenchTopic"
@@ -112,7 +107,9 @@ type Config struct {
 
 	// Standalone starts a name server and a broker in this process on
 	// random loopback ports, with their data in a temporary directory
-	// under Dir, and runs against them.
+	// under Dir, and runs against them; for ProtoMQTT, with the MQTT front
+	// end on the broker's store (or, with MQTTInMemory, the front end
+	// alone, without storage).
 	Standalone bool
 	// Flush is the standalone broker's flush mode, "async" (default) or
 	// "sync"; it may only be set with Standalone.
@@ -205,9 +202,7 @@ func (c *Config) EnsureDefaults() {
 	}
 }
 
-// Validate reports every bad field at once. A ProtoMQTT config with
-// Standalone fails with an error that wraps ErrMQTTNotBuilt while the MQTT
-// front end cannot be started in process.
+// Validate reports every bad field at once.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -281,9 +276,6 @@ func (c *Config) Validate() error {
 func (c *Config) validateMQTT() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.Standalone && !mqttStandaloneBuilt {
-		errs = append(errs, ErrMQTTNotBuilt)
-	}
 	switch c.Mode {
 	case ModeProduce, ModeE2E, ModeCeiling:
 	case ModeConsume:

@@ -3,15 +3,20 @@
 # in one run on this machine.
 #
 # Brokers, each a fresh `gannet standalone` process per case with an empty
-# data directory, MQTT on a free loopback port:
+# data directory, MQTT on a free loopback port (or, when this binary's
+# standalone has no --mqtt-addr, or with MQTT_SUITE_INPROCESS=1, the same
+# front end started inside `gannet bench --standalone`):
 #   memory  --mqtt-persist=false: bare in-memory mochi, no storage (the
 #           baseline every ratio divides by)
 #   async   Gannet, every publish stored, --flush async
 #   sync    Gannet, every publish stored, --flush sync (PUBACK after fsync)
 # Cases, 128 B payloads, MQTT_SUITE_DURATION seconds each:
 #   produce  QoS 0 and 1 x 1 and 16 publishers: publish throughput
-#   e2e      QoS 0 and 1 x 1 and 16 publishers, 1 subscriber: latency from
-#            the send time in the payload to receipt, lost and duplicated
+#   e2e      QoS 0 and 1 x 1 and 16 publishers, 1 subscriber, at a fixed
+#            total rate (open loop, MQTT_SUITE_E2E_RATE) that every broker
+#            sustains: latency from the scheduled send time in the payload to
+#            receipt, lost and duplicated. (A closed loop would measure how
+#            far the publishers outrun the subscriber, not latency.)
 #
 # Output: bench/results/mqtt-<UTC yyyymmdd-HHMM>.md (the tables), and beside
 # it mqtt-<same>/ with each case's JSON report and broker log.
@@ -19,10 +24,13 @@
 # Environment (defaults in brackets):
 #   MQTT_SUITE_DURATION  seconds of each case [10]
 #   MQTT_SUITE_INFLIGHT  publishes outstanding per publisher [32]
+#   MQTT_SUITE_E2E_RATE  messages per second of the e2e cases, all
+#                        publishers together [1000]
 #   MQTT_SUITE_TMPDIR    parent of the data directories [$TMPDIR or /tmp]
 #   MQTT_SUITE_RESULTS   where the results go [bench/results]
 #   MQTT_SUITE_CASES     only the cases (broker-mode-qosN-pN) matching this
 #                        extended regex
+#   MQTT_SUITE_INPROCESS 1: broker and load in one process [0]
 #   GO                   the go command [go]
 #
 # Needs jq. Every step is bounded by timeout(1). Exit status: 0 when every
@@ -37,12 +45,15 @@ GO=${GO:-go}
 BIN=bin/gannet
 DUR=${MQTT_SUITE_DURATION:-10}
 INFLIGHT=${MQTT_SUITE_INFLIGHT:-32}
+E2E_RATE=${MQTT_SUITE_E2E_RATE:-1000}
 TMPROOT=${MQTT_SUITE_TMPDIR:-${TMPDIR:-/tmp}}
 RESULTS=${MQTT_SUITE_RESULTS:-bench/results}
 ONLY=${MQTT_SUITE_CASES:-}
+INPROC=${MQTT_SUITE_INPROCESS:-0}
 SIZE=128
 
 [[ $DUR =~ ^[1-9][0-9]*$ ]] || { echo "mqtt-suite: MQTT_SUITE_DURATION=$DUR: want whole seconds" >&2; exit 2; }
+[[ $E2E_RATE =~ ^[1-9][0-9]*$ ]] || { echo "mqtt-suite: MQTT_SUITE_E2E_RATE=$E2E_RATE: want msg/s" >&2; exit 2; }
 [[ $INFLIGHT =~ ^[1-9][0-9]*$ ]] || { echo "mqtt-suite: MQTT_SUITE_INFLIGHT=$INFLIGHT: want a positive count" >&2; exit 2; }
 command -v jq >/dev/null || { echo "mqtt-suite: needs jq" >&2; exit 2; }
 
@@ -157,6 +168,22 @@ PUBS=(1 16)
 log "results in $md and $out/, data under $work"
 log "build"
 timeout "$BUILD_LIMIT" "$GO" build -o "$BIN" ./cmd/gannet
+if [[ $INPROC != 1 ]] && ! "$BIN" standalone --help 2>&1 | grep -q -- '-mqtt-addr'; then
+	log "this gannet standalone has no --mqtt-addr: broker and load run in one process (gannet bench --standalone)"
+	INPROC=1
+fi
+
+# bench_flags KIND: how `gannet bench` reaches the broker of KIND.
+bench_flags() {
+	if [[ $INPROC == 1 ]]; then
+		case $1 in
+		memory) echo "--standalone --mqtt-persist=false --dir $work" ;;
+		*) echo "--standalone --flush $1 --dir $work" ;;
+		esac
+	else
+		echo "--mqtt-addr 127.0.0.1:$mqtt_port"
+	fi
+}
 
 suite_start=$SECONDS
 for mode in "${MODES[@]}"; do
@@ -165,15 +192,18 @@ for mode in "${MODES[@]}"; do
 			for kind in "${BROKERS[@]}"; do
 				name=$kind-$mode-qos$qos-p$p
 				want "$name" || continue
-				if ! start_broker "$name" "$kind"; then
+				if [[ $INPROC != 1 ]] && ! start_broker "$name" "$kind"; then
 					failures+=("$name: the broker did not start")
 					continue
 				fi
 				log "$name: gannet bench --proto mqtt --mode $mode --qos $qos --producers $p"
 				rc=0
-				timeout --kill-after=10 "$CASE_LIMIT" "$BIN" bench --proto mqtt --mqtt-addr "127.0.0.1:$mqtt_port" \
+				rate=()
+				[[ $mode == e2e ]] && rate=(--rate "$E2E_RATE")
+				# shellcheck disable=SC2046 # bench_flags is words by design
+				timeout --kill-after=10 "$CASE_LIMIT" "$BIN" bench --proto mqtt $(bench_flags "$kind") \
 					--mode "$mode" --qos "$qos" --producers "$p" --size "$SIZE" --inflight "$INFLIGHT" \
-					--topic "bench/$mode/q$qos" --duration "${DUR}s" --timeout "$((DUR + 60))s" --quiet \
+					--topic "bench/$mode/q$qos" "${rate[@]}" --duration "${DUR}s" --timeout "$((DUR + 60))s" --quiet \
 					--json "$out/$name.json" >"$out/$name.md" 2>"$out/$name.bench.log" || rc=$?
 				if ((rc != 0)); then
 					failures+=("$name: gannet bench exited $rc")
@@ -182,7 +212,9 @@ for mode in "${MODES[@]}"; do
 				else
 					log "$name: $(jq -r '"\(.msgs_per_sec|floor) msg/s, p99 \(.latency_us.p99) µs, missing \(.missing), errors \(.errors)"' "$out/$name.json")"
 				fi
-				stop_broker "$name" || failures+=("$name: the broker did not stop cleanly")
+				if [[ $INPROC != 1 ]]; then
+					stop_broker "$name" || failures+=("$name: the broker did not stop cleanly")
+				fi
 			done
 		done
 	done
@@ -217,8 +249,13 @@ dirty=""
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(hostname), $(nproc) CPUs, commit $commit$dirty; bench/mqtt-suite.sh"
 	echo "(${DUR} s per case, ${elapsed} s in all)."
 	echo
-	echo "Every case is a fresh \`gannet standalone\` process; the load is \`gannet bench --proto mqtt\`"
-	echo "(paho MQTT 3.1.1 clients, another process on the same machine), $SIZE B payloads,"
+	if [[ $INPROC == 1 ]]; then
+		echo "Every case is one \`gannet bench --proto mqtt --standalone\` process: a fresh broker with the"
+		echo "MQTT front end on random loopback ports and the load (paho MQTT 3.1.1 clients) beside it, $SIZE B payloads,"
+	else
+		echo "Every case is a fresh \`gannet standalone\` process; the load is \`gannet bench --proto mqtt\`"
+		echo "(paho MQTT 3.1.1 clients, another process on the same machine), $SIZE B payloads,"
+	fi
 	echo "$INFLIGHT publishes in flight per publisher. *memory* is \`--mqtt-persist=false\`:"
 	echo "mochi with no storage, the baseline; *async* and *sync* store every publish in the"
 	echo "CommitLog with \`--flush async\` / \`--flush sync\`. Ratios are Gannet / memory: above 1"
@@ -237,7 +274,7 @@ dirty=""
 		done
 	done
 	echo
-	echo "## End-to-end p99 (publish to receipt, 1 subscriber)"
+	echo "## End-to-end p99 (scheduled send to receipt, 1 subscriber, $E2E_RATE msg/s in all)"
 	echo
 	echo "| QoS | publishers | memory | async | async / memory | sync | sync / memory |"
 	echo "|---|---|---|---|---|---|---|"

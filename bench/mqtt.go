@@ -11,6 +11,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	mqttfe "github.com/gannetmq/gannet/protocols/mqtt"
 )
 
 // The MQTT driver: Producers paho clients (MQTT 3.1.1) publishing to one
@@ -45,10 +47,6 @@ const (
 	errDuplicate = "receive: duplicate (same publisher and sequence)"
 )
 
-// mqttStandaloneBuilt tells whether --standalone can start an MQTT broker
-// in process.
-const mqttStandaloneBuilt = false
-
 // mqttStandalone is a broker with its MQTT front end running in this
 // process.
 type mqttStandalone struct {
@@ -59,9 +57,36 @@ type mqttStandalone struct {
 
 func (s *mqttStandalone) Close() error { return s.close() }
 
-// startMQTTStandalone starts a broker with MQTT on a random loopback port.
+// startMQTTStandalone starts Gannet's MQTT front end on a random loopback
+// port: on a standalone broker's store (StartStandalone), woken by its
+// dispatches as `gannet standalone` runs it, or with MQTTInMemory bare
+// in-memory MQTT with no store and no broker.
 func startMQTTStandalone(cfg *Config) (*mqttStandalone, error) {
-	return nil, fmt.Errorf("%w: %w", errSetup, ErrMQTTNotBuilt)
+	start := time.Now()
+	opts := mqttfe.DefaultOptions()
+	opts.Addr = "127.0.0.1:0"
+	opts.Logger = cfg.Logger
+	if cfg.MQTTInMemory {
+		opts.Persist = false
+		ms, err := mqttfe.Start(opts, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: standalone mqtt: %w", errSetup, err)
+		}
+		return &mqttStandalone{MQTT: ms.Addr().String(), Startup: time.Since(start), close: ms.Close}, nil
+	}
+	sa, err := StartStandalone(StandaloneOptions{Dir: cfg.Dir, Flush: cfg.Flush, Sets: cfg.Sets, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	ms, err := mqttfe.Start(opts, sa.bs.Store())
+	if err != nil {
+		sa.Close()
+		return nil, fmt.Errorf("%w: standalone mqtt: %w", errSetup, err)
+	}
+	sa.bs.OnDispatch(ms.Notify)
+	return &mqttStandalone{MQTT: ms.Addr().String(), Startup: time.Since(start), close: func() error {
+		return errors.Join(ms.Close(), sa.Close())
+	}}, nil
 }
 
 func putMQTTHeader(b []byte, runID uint32, intended int64, pub uint32, seq uint64) {

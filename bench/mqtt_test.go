@@ -256,3 +256,34 @@ func (m fakeMessage) Topic() string     { return "bench/t1" }
 func (m fakeMessage) MessageID() uint16 { return 1 }
 func (m fakeMessage) Payload() []byte   { return m.payload }
 func (m fakeMessage) Ack()              {}
+
+// TestMQTTStandalone runs e2e against Gannet's MQTT front end in process:
+// on a broker's store with each flush mode, and bare in memory. Every
+// message is received once.
+func TestMQTTStandalone(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		flush    string
+		inMemory bool
+	}{{"async", "async", false}, {"sync", "sync", false}, {"memory", "", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			const n = 2000
+			rep := runMQTTBench(t, Config{Mode: ModeE2E, Standalone: true, Flush: c.flush, MQTTInMemory: c.inMemory,
+				Dir: t.TempDir(), Sets: testSets, QoS: 1, Topic: "bench/standalone", Size: 128, Producers: 2,
+				Inflight: 16, Messages: n})
+			if rep.Sent != n || rep.Acked != n || rep.Errors != 0 {
+				t.Fatalf("sent %d acked %d errors %d %v", rep.Sent, rep.Acked, rep.Errors, rep.ErrorsByKind)
+			}
+			if rep.Received != n || rep.Missing != 0 || rep.ForeignReceived != 0 {
+				t.Fatalf("received %d missing %d foreign %d", rep.Received, rep.Missing, rep.ForeignReceived)
+			}
+			checkOrdered(t, "e2e", rep.LatencyUs)
+			if !rep.Standalone || rep.Broker == "" || rep.Memory == nil {
+				t.Fatalf("standalone report: %+v", rep)
+			}
+			if c.inMemory != strings.HasPrefix(rep.Flush, "none") {
+				t.Fatalf("flush %q for in-memory %v", rep.Flush, c.inMemory)
+			}
+		})
+	}
+}

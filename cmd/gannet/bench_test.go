@@ -9,7 +9,7 @@ import (
 
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"--proto", "mqtt", "--standalone"}, // MQTT front end not built yet
+		{"--proto", "mqtt", "--qos", "3"},
 		{"--flush", "sync", "-n", "127.0.0.1:9876"},
 		{"--mode", "soak", "--standalone"},
 		{"--size", "-1", "--standalone"},
