@@ -14,6 +14,7 @@ import (
 	"github.com/gannetmq/gannet/engine"
 
 	"github.com/gannetmq/gannet/perf"
+	"github.com/gannetmq/gannet/protocols/mqtt"
 	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
 	"github.com/gannetmq/gannet/protocols/rocketmq/server"
 )
@@ -156,6 +157,7 @@ func runBroker(args []string) int {
 	printConf := fs.Bool("p", false, "print the effective configuration and exit")
 	var sets overrides
 	fs.Var(&sets, "set", "override a broker.properties key: --set key=value (repeatable)")
+	mf := addMQTTFlags(fs, false)
 	common := addCommonFlags(fs, perf.DefaultBrokerHTTPAddr)
 	logger, rc := common.parse(fs, args)
 	if rc != 0 {
@@ -208,9 +210,16 @@ func runBroker(args []string) int {
 		fmt.Fprintln(os.Stderr, "gannet broker:", err)
 		return 1
 	}
+	ms, err := startMQTT(mf, bs, &cfg, logger)
+	if err != nil {
+		bs.Close()
+		fmt.Fprintln(os.Stderr, "gannet broker:", err)
+		return 1
+	}
 	fmt.Printf("broker %s (%s) serving on %s, store %s, started in %v\n", cfg.BrokerName, cfg.BrokerRole, cfg.BrokerAddr(), cfg.StorePathRootDir, time.Since(start).Round(time.Millisecond))
 	waitForSignal()
 	stopPerf("broker", p)
+	closeMQTT(ms, "broker")
 	if err := bs.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "gannet broker: shutdown:", err)
 		return 1
@@ -228,6 +237,7 @@ func runStandalone(args []string) int {
 	flush := fs.String("flush", "async", "flush mode: sync or async")
 	var sets overrides
 	fs.Var(&sets, "set", "override a broker.properties key: --set key=value (repeatable)")
+	mf := addMQTTFlags(fs, true)
 	common := addCommonFlags(fs, perf.DefaultBrokerHTTPAddr)
 	logger, rc := common.parse(fs, args)
 	if rc != 0 {
@@ -265,6 +275,10 @@ func runStandalone(args []string) int {
 	if err == nil {
 		err = p.Register(perf.NewRemotingCollector("namesrv", ns.RemotingMetrics))
 	}
+	var ms *mqtt.Server
+	if err == nil {
+		ms, err = startMQTT(mf, bs, &cfg, logger)
+	}
 	if err != nil {
 		bs.Close()
 		ns.Close()
@@ -277,6 +291,7 @@ func runStandalone(args []string) int {
 	waitForSignal()
 	fmt.Println("shutting down")
 	stopPerf("standalone", p)
+	closeMQTT(ms, "standalone")
 	err = bs.Close()
 	if nerr := ns.Close(); err == nil {
 		err = nerr
