@@ -462,3 +462,80 @@ func TestAnonymousNeedsLoopback(t *testing.T) {
 	}
 	srv.Close()
 }
+
+// TestMQTT5PropertiesAndReceiveMaximum: MQTT 5 user properties and
+// content type go through the store to an MQTT 5 subscriber, and a
+// subscriber announcing receive maximum 2 never has more than 2
+// un-acknowledged deliveries, yet gets every message once it acknowledges.
+func TestMQTT5PropertiesAndReceiveMaximum(t *testing.T) {
+	e := startEnv(t, engine.AsyncFlush, nil)
+	sub := dialRaw(t, e.addr)
+	sub.v = 5
+	sub.write(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Connect},
+		Connect:     packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: "v5sub"},
+		Properties:  packets.Properties{ReceiveMaximum: 2},
+	})
+	if ack, err := sub.read(); err != nil || ack.FixedHeader.Type != packets.Connack {
+		t.Fatalf("connack: %+v %v", ack, err)
+	}
+	sub.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+		Filters: packets.Subscriptions{{Filter: "v5/#", Qos: 1}}})
+	if ack, err := sub.read(); err != nil || ack.FixedHeader.Type != packets.Suback {
+		t.Fatalf("suback: %+v %v", ack, err)
+	}
+
+	pub := dialRaw(t, e.addr)
+	pub.connect("v5pub", 5, nil)
+	const n = 6
+	for i := 0; i < n; i++ {
+		pub.write(packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: uint16(i + 1),
+			TopicName: "v5/t", Payload: []byte(payloadOf(i)),
+			Properties: packets.Properties{ContentType: "text/plain", User: []packets.UserProperty{{Key: "unit", Val: "celsius"}}},
+		})
+		if ack, err := pub.read(); err != nil || ack.FixedHeader.Type != packets.Puback || ack.ReasonCode >= 0x80 {
+			t.Fatalf("puback %d: %+v %v", i, ack, err)
+		}
+	}
+
+	// Read without acknowledging: exactly 2 arrive, then nothing.
+	var pending []packets.Packet
+	for len(pending) < 2 {
+		pk, err := sub.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, pk)
+	}
+	sub.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if b, err := sub.r.Peek(1); err == nil {
+		t.Fatalf("a third delivery arrived past receive maximum 2 (first byte %#x)", b[0])
+	}
+	var payloads []string
+	for got := 0; got < n; {
+		pk := pending[0]
+		pending = pending[1:]
+		if pk.FixedHeader.Type != packets.Publish {
+			t.Fatalf("unexpected %+v", pk.FixedHeader)
+		}
+		if pk.Properties.ContentType != "text/plain" || len(pk.Properties.User) != 1 || pk.Properties.User[0] != (packets.UserProperty{Key: "unit", Val: "celsius"}) {
+			t.Errorf("MQTT 5 properties lost: %+v", pk.Properties)
+		}
+		payloads = append(payloads, string(pk.Payload))
+		got++
+		sub.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID})
+		if got+len(pending) < n {
+			next, err := sub.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending = append(pending, next)
+		}
+	}
+	for i, p := range payloads {
+		if p != payloadOf(i) {
+			t.Fatalf("delivery %d is %q", i, p)
+		}
+	}
+}
