@@ -288,6 +288,13 @@ func (s *Server) dropSession(id string, only *session) {
 	delete(s.sessions, id)
 	s.mu.Unlock()
 	ss.mu.Lock()
+	if ss.cl != nil {
+		// A clean start of the same client id: mochi disconnects the old
+		// connection right after this hook; doing it first keeps the feed,
+		// which may be writing to it, from holding up its own close.
+		ss.cl.Stop(packets.ErrSessionTakenOver)
+		ss.cl = nil
+	}
 	f := ss.feed
 	ss.feed = nil
 	for share := range ss.groups {
