@@ -101,6 +101,7 @@ func runNamesrv(args []string) int {
 	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
 	listen := fs.String("listen", ":9876", "address to serve the name server on")
 	common := addCommonFlags(fs, perf.DefaultNamesrvHTTPAddr)
+	ctlFlags := addControllerFlags(fs, "controller-") // --controller: embedded controller (controller.go)
 	logger, rc := common.parse(fs, args)
 	if rc != 0 {
 		return rc
@@ -122,6 +123,12 @@ func runNamesrv(args []string) int {
 		return 1
 	}
 	fmt.Printf("name server listening on %s\n", ns.Addr())
+	stopController, ok := startEmbeddedController(ctlFlags, logger)
+	if !ok {
+		ns.Close()
+		return 1
+	}
+	defer stopController()
 	waitForSignal()
 	stopPerf("namesrv", p)
 	if err := ns.Close(); err != nil {

@@ -17,6 +17,8 @@ commands:
   mqtt-passwd print an MQTT auth file line for a user: gannet mqtt-passwd NAME (password from the terminal or stdin)
   selfcheck   open the storage engine, append, flush, read back and restart
   bench       load generator: --mode produce|consume|e2e|ceiling, -n NAMESRV or --standalone
+  controller  master election for controller-mode brokers, on raft: --id ID --raft-addr ADDR --rpc-addr ADDR --peers id=RAFT/RPC,... --dir DIR [--elect-unclean]
+  admin       controller admin: groups | elect --broker-name NAME --broker-id N, with --controller ADDR[,ADDR]
   version     print the version
 
 server commands (standalone, namesrv, broker) also take
@@ -48,6 +50,10 @@ func main() {
 		os.Exit(runSelfCheck(os.Args[2:]))
 	case "bench":
 		os.Exit(runBench(os.Args[2:]))
+	case "controller":
+		os.Exit(runController(os.Args[2:]))
+	case "admin":
+		os.Exit(runAdmin(os.Args[2:], os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
 		usage()
 	default:
