@@ -276,9 +276,24 @@ func TestClusterFailover(t *testing.T) {
 
 	// A follower names the leader.
 	fi := (li + 1) % 3
-	resp, err := rc.Invoke(ctx(), c.peers[fi].RPCAddr, remoting.NewRequest(remoting.ReqControllerGetReplicaInfo, nil, []byte(`{"brokerName":"x"}`)))
-	if err != nil || resp.Code != remoting.ResControllerNotLeader || resp.ExtFields[extLeaderAddr] != c.peers[li].RPCAddr {
-		t.Fatalf("follower's answer: %v %+v", err, resp)
+	// (once the leader's first append reached it).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		resp, err := rc.Invoke(ctx(), c.peers[fi].RPCAddr, remoting.NewRequest(remoting.ReqControllerGetReplicaInfo, nil, []byte(`{"brokerName":"x"}`)))
+		if err != nil || resp.Code != remoting.ResControllerNotLeader {
+			t.Fatalf("follower's answer: %v %+v", err, resp)
+		}
+		if resp.ExtFields[extLeaderAddr] == c.peers[li].RPCAddr {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("follower does not name the leader %s: %+v", c.peers[li].RPCAddr, resp)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A client that knows only a follower is sent on to the leader.
+	if _, err := NewClient([]string{c.peers[fi].RPCAddr}, rc).Groups(ctx()); err != nil {
+		t.Fatalf("client through a follower: %v", err)
 	}
 
 	// The first broker to heartbeat becomes master at epoch 1.
@@ -294,7 +309,7 @@ func TestClusterFailover(t *testing.T) {
 	waitGroup(t, cl, 10*time.Second, "three brokers alive", func(gs GroupState) bool {
 		return len(gs.Brokers) == 3 && gs.Brokers[1].Alive && gs.Brokers[2].Alive && gs.Brokers[2].MaxOffset >= 200
 	})
-	gs, err = cl.AlterSyncStateSet(ctx(), "broker-a", 0, 1, []int64{0, 1, 2})
+	gs, err := cl.AlterSyncStateSet(ctx(), "broker-a", 0, 1, []int64{0, 1, 2})
 	if err != nil || !reflect.DeepEqual(gs.SyncStateSet, []int64{0, 1, 2}) || gs.SyncStateSetEpoch != 2 {
 		t.Fatalf("master grows the set: %v %+v", err, gs)
 	}
@@ -403,9 +418,20 @@ func TestClusterFailover(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// Every controller down and back: the state comes from disk alone.
+	// Every controller down and back: the state comes from disk alone,
+	// through a snapshot (FileSnapshotStore and Restore) and the log
+	// after it.
 	b1.stop()
 	b2.stop()
+	for i, ctl := range c.ctls {
+		if err := ctl.raft.Snapshot().Error(); err != nil {
+			t.Fatalf("snapshot of %s: %v", c.peers[i].ID, err)
+		}
+	}
+	// An entry after the snapshot: broker 3 registers.
+	if _, err := cl.Heartbeat(ctx(), Heartbeat{ClusterName: "DefaultCluster", BrokerName: "broker-a", BrokerID: 3, Addr: "127.0.0.1:10941"}); err != nil {
+		t.Fatalf("broker 3 registers: %v", err)
+	}
 	for i := range c.ctls {
 		c.stop(i)
 	}
@@ -420,7 +446,7 @@ func TestClusterFailover(t *testing.T) {
 	intact := gs.MasterID == before.MasterID && gs.MasterEpoch == before.MasterEpoch
 	expired := gs.MasterID == -1 && gs.MasterEpoch == before.MasterEpoch+1
 	if !intact && !expired || !reflect.DeepEqual(gs.SyncStateSet, before.SyncStateSet) ||
-		gs.SyncStateSetEpoch != before.SyncStateSetEpoch || len(gs.Brokers) != 3 {
+		gs.SyncStateSetEpoch != before.SyncStateSetEpoch || len(gs.Brokers) != 4 {
 		t.Fatalf("state after a full restart:\n%+v\nbefore:\n%+v", gs, before)
 	}
 	// The restarted leader knows nobody is alive yet; with no heartbeats

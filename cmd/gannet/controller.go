@@ -102,7 +102,7 @@ func startEmbeddedController(f *controllerFlags, logger *slog.Logger) (func(), b
 	if f.enable == nil || !*f.enable {
 		return func() {}, true
 	}
-	ctl, err := startController(f, logger.With("component", "controller"))
+	ctl, err := startController(f, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gannet namesrv: controller:", err)
 		return nil, false
