@@ -106,7 +106,7 @@ accepting() {
 
 # start_broker NAME KIND: a fresh standalone broker; sets mqtt_port, tpid.
 start_broker() {
-	local name=$1 kind=$2 attempt ns_port broker_port deadline
+	local name=$1 kind=$2 attempt ns_port broker_port ha_port deadline
 	local -a flags
 	case $kind in
 	memory) flags=(--mqtt-persist=false --flush async) ;;
@@ -120,7 +120,10 @@ start_broker() {
 		ns_port=$(free_port)
 		broker_port=$(free_port)
 		mqtt_port=$(free_port)
-		[[ $ns_port != "$broker_port" && $ns_port != "$mqtt_port" && $broker_port != "$mqtt_port" ]] || continue
+		# The broker also listens on broker_port+1 (haListenPort).
+		ha_port=$((broker_port + 1))
+		[[ -z $(ss -Htln "sport = :$ha_port" 2>/dev/null) ]] || continue
+		[[ $(printf '%s\n' "$ns_port" "$broker_port" "$ha_port" "$mqtt_port" | sort -u | wc -l) == 4 ]] || continue
 		timeout --kill-after=10 "$BROKER_LIMIT" "$BIN" standalone --data "$data" \
 			--namesrv-addr "127.0.0.1:$ns_port" --broker-addr "127.0.0.1:$broker_port" \
 			--mqtt-addr "127.0.0.1:$mqtt_port" "${flags[@]}" --http-addr off --log-level warn \
@@ -152,7 +155,13 @@ stop_broker() {
 		kill -KILL "$tpid" 2>/dev/null || true
 		rc=1
 	fi
-	wait "$tpid" 2>/dev/null || rc=$?
+	local status=0
+	wait "$tpid" 2>/dev/null || status=$?
+	if ((status != 0)); then
+		log "$name: broker exited $status:"
+		tail -5 "$out/$name.broker.log" | sed 's/^/    /' || true
+		rc=1
+	fi
 	tpid=""
 	rm -rf "$data"
 	return "$rc"
@@ -168,7 +177,8 @@ PUBS=(1 16)
 log "results in $md and $out/, data under $work"
 log "build"
 timeout "$BUILD_LIMIT" "$GO" build -o "$BIN" ./cmd/gannet
-if [[ $INPROC != 1 ]] && ! "$BIN" standalone --help 2>&1 | grep -q -- '-mqtt-addr'; then
+standalone_help=$("$BIN" standalone --help 2>&1 || true)
+if [[ $INPROC != 1 && $standalone_help != *-mqtt-addr* ]]; then
 	log "this gannet standalone has no --mqtt-addr: broker and load run in one process (gannet bench --standalone)"
 	INPROC=1
 fi
