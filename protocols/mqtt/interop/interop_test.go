@@ -473,8 +473,8 @@ func createTopic(t *testing.T, ctx context.Context, s *servers, topic string) {
 
 // TestMQTTToRocketMQ: mqtt.js publishes to sensors/room1/temp; an ali-ons
 // consumer of RocketMQ topic sensors receives each message with its body
-// intact and the MQTT topic in property MQTT_TOPIC; an MQTT 5 user
-// property arrives as a message property.
+// intact, the MQTT topic in property MQTT_TOPIC and its second level as
+// the tag; an MQTT 5 user property arrives as a message property.
 func TestMQTTToRocketMQ(t *testing.T) {
 	ctx := testContext(t, 90*time.Second)
 	s := startServers(t, brokerOpts{})
@@ -493,6 +493,9 @@ func TestMQTTToRocketMQ(t *testing.T) {
 		}
 		if l.Properties[mqttTopicProperty] != "sensors/room1/temp" {
 			t.Fatalf("ali-ons delivery: property %s is not the MQTT topic sensors/room1/temp: %s", mqttTopicProperty, l)
+		}
+		if l.Tags != "room1" {
+			t.Fatalf("ali-ons delivery: tag %q, want room1 (the MQTT topic's second level): %s", l.Tags, l)
 		}
 		if l.Body == "with-unit-0" && l.Properties["unit"] != "celsius" {
 			t.Fatalf("ali-ons delivery: the MQTT 5 user property unit=celsius is not a message property: %s", l)
