@@ -114,6 +114,11 @@ func Start(opts Options, store *engine.Store) (*Server, error) {
 	// mochi reads a packet whole before any hook sees it: this bound keeps
 	// a hostile length from allocating much more than MaxPayload.
 	caps.MaximumPacketSize = uint32(opts.MaxPayload + packetHeadroom)
+	// By default mochi copies a publish's properties into its PUBACK, and
+	// a PUBACK with properties then carries reason code 0x01 (the QoS),
+	// which is no PUBACK code: mqtt.js rejects it and the publish of any
+	// message with user properties times out.
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	if opts.Persist {
 		// Without a forced expiry, mochi neither forgets retained messages
 		// after a day nor drops in-flight deliveries of a long-offline

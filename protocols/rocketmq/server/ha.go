@@ -63,7 +63,7 @@ func startMasterHA(cfg *config.Broker, listen string, store *engine.Store, logge
 // startSlaveHA replicates from haMasterAddress, or from the HA address the
 // name servers give (b learns it when it registers), and copies the
 // master's metadata every broker.SlaveSyncInterval.
-func startSlaveHA(cfg *config.Broker, store *engine.Store, b *broker.Broker, client broker.NamesrvClient, stop <-chan struct{}, logger *slog.Logger) *ha {
+func startSlaveHA(cfg *config.Broker, store *engine.Store, b *broker.Broker, client broker.NamesrvClient, stop <-chan struct{}, slaveID int64, logger *slog.Logger) *ha {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &ha{cancel: cancel, failed: make(chan error, 1)}
 	haAddr := func() string {
@@ -76,6 +76,7 @@ func startSlaveHA(cfg *config.Broker, store *engine.Store, b *broker.Broker, cli
 		HeartbeatInterval:    cfg.HASendHeartbeatInterval,
 		HousekeepingInterval: cfg.HAHousekeepingInterval,
 		MasterAddr:           haAddr,
+		BrokerID:             slaveID,
 		Logger:               logger,
 	})
 	h.wg.Add(2)
@@ -114,6 +115,14 @@ func (h *ha) close() {
 		h.cancel()
 	}
 	h.wg.Wait()
+}
+
+// HAMaster is the replication master of a master broker (nil otherwise).
+func (bs *Broker) HAMaster() *replication.Master {
+	if bs.ha == nil {
+		return nil
+	}
+	return bs.ha.master
 }
 
 // SlaveOffsets lists each connected slave's acknowledged CommitLog offset

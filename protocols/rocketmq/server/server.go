@@ -20,6 +20,7 @@ import (
 	"github.com/gannetmq/gannet/protocols/rocketmq/broker"
 	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
 	"github.com/gannetmq/gannet/protocols/rocketmq/namesrv"
+	"github.com/gannetmq/gannet/replication"
 )
 
 // NameServer is a running name server.
@@ -70,20 +71,21 @@ func (n *NameServer) Close() error {
 // Broker is a running broker: its store, its request processors on a
 // remoting server, and its registration with the name servers.
 type Broker struct {
-	ha         *ha
-	syncMaster bool
-	slave      bool
-	haMaxGap   int64
-	slaveWait  time.Duration
-	store      *engine.Store
-	dispatch   dispatchFanout
-	b          *broker.Broker
-	srv        *remoting.Server
-	client     *remoting.Client
-	stop       chan struct{}
-	runWG      sync.WaitGroup
-	regWG      sync.WaitGroup
-	srvWG      sync.WaitGroup
+	ha          *ha
+	setReplicas *setReplicas // controller mode, master: its SyncStateSet
+	syncMaster  bool
+	slave       bool
+	haMaxGap    int64
+	slaveWait   time.Duration
+	store       *engine.Store
+	dispatch    dispatchFanout
+	b           *broker.Broker
+	srv         *remoting.Server
+	client      *remoting.Client
+	stop        chan struct{}
+	runWG       sync.WaitGroup
+	regWG       sync.WaitGroup
+	srvWG       sync.WaitGroup
 }
 
 // brokerOptions maps the configuration onto the broker's options.
@@ -121,6 +123,25 @@ func brokerOptions(cfg *config.Broker, logger *slog.Logger) broker.Options {
 // StartBroker opens the store and serves the broker on listen (host:port;
 // the port should be cfg.ListenPort, which goes into message ids).
 func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broker, error) {
+	return StartBrokerWith(cfg, listen, logger, StartOptions{})
+}
+
+// StartOptions are what a broker run by a controller adds to StartBroker.
+type StartOptions struct {
+	// BeforeServe runs once the store is open, before any request is
+	// served (a new master records its epoch's start offset there).
+	BeforeServe func(*engine.Store) error
+	// SlaveID, on a slave, is announced to the master's HA port.
+	SlaveID int64
+	// Replicas, on a SYNC_MASTER, replaces "one slave has it" with the
+	// caller's rule (every member of the SyncStateSet has it).
+	Replicas func(*replication.Master) broker.Replicas
+	// Processors are served besides the broker's own.
+	Processors map[int32]remoting.Processor
+}
+
+// StartBrokerWith is StartBroker with the additions of opts.
+func StartBrokerWith(cfg *config.Broker, listen string, logger *slog.Logger, opts StartOptions) (*Broker, error) {
 	eo := cfg.EngineOptions()
 	eo.Logger = logger
 	hook := &broker.DispatchHook{}
@@ -130,6 +151,12 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 	store, err := engine.Open(eo)
 	if err != nil {
 		return nil, err
+	}
+	if opts.BeforeServe != nil {
+		if err := opts.BeforeServe(store); err != nil {
+			store.Close()
+			return nil, err
+		}
 	}
 	bo := brokerOptions(cfg, logger)
 	bo.Hook = hook
@@ -141,6 +168,9 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 		}
 		if cfg.BrokerRole == config.SyncMaster {
 			bo.Replicas = h.master
+			if opts.Replicas != nil {
+				bo.Replicas = opts.Replicas(h.master)
+			}
 		}
 	}
 	b, err := broker.New(bo, store)
@@ -151,6 +181,9 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 	}
 	router := remoting.NewRouter()
 	for code, p := range b.Processors() {
+		router.Register(code, p)
+	}
+	for code, p := range opts.Processors {
 		router.Register(code, p)
 	}
 	srv := remoting.NewServer(remoting.ServerOptions{
@@ -186,7 +219,7 @@ func StartBroker(cfg *config.Broker, listen string, logger *slog.Logger) (*Broke
 		go func() { defer bs.regWG.Done(); b.RegisterLoop(bs.stop, bs.client) }()
 	}
 	if cfg.BrokerRole == config.Slave {
-		bs.ha = startSlaveHA(cfg, store, b, bs.client, bs.stop, logger)
+		bs.ha = startSlaveHA(cfg, store, b, bs.client, bs.stop, opts.SlaveID, logger)
 	}
 	return bs, nil
 }
