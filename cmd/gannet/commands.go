@@ -206,6 +206,9 @@ func runBroker(args []string) int {
 		return 1
 	}
 	defer p.Close()
+	if cfg.EnableControllerMode {
+		return runControlledBroker(cfg, p, logger)
+	}
 	start := time.Now()
 	bs, err := server.StartBroker(&cfg, fmt.Sprintf(":%d", cfg.ListenPort), logger)
 	if err != nil {

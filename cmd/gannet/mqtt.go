@@ -54,7 +54,10 @@ func startMQTT(f *mqttFlags, bs *server.Broker, cfg *config.Broker, logger *slog
 	if o.Addr == "" && o.WSAddr == "" {
 		return nil, nil
 	}
-	o.ReadOnly = cfg.BrokerRole == config.Slave
+	o.ReadOnly = bs.IsSlave()
+	// On a SYNC_MASTER a QoS 1/2 publish is acknowledged once a slave has
+	// it, like a RocketMQ send.
+	o.Durable = bs.AwaitReplicas
 	o.AutoCreateTopics = cfg.AutoCreateTopicEnable
 	o.TopicQueues = cfg.DefaultTopicQueueNums
 	o.Logger = logger
