@@ -184,7 +184,10 @@ func (g *haGroup) startProc(name, conf string, args ...string) *gannetProc {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	cmd := exec.Command(g.e.bin, append(args, "--http-addr", "off")...)
+	if args[0] != "controller" {
+		args = append(args, "--http-addr", "off")
+	}
+	cmd := exec.Command(g.e.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
