@@ -334,6 +334,8 @@ func (m *Master) readReports(c *slaveConn) {
 	wake.run()
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		m.log.Warn("slave connection ended", "slave", c.conn.RemoteAddr().String(), "err", err)
+	} else if !m.isClosed() {
+		m.log.Info("slave disconnected", "slave", c.conn.RemoteAddr().String())
 	}
 }
 
@@ -503,6 +505,12 @@ func (m *Master) InSync(gap int64) bool {
 	defer m.mu.Unlock()
 	best := m.sm.maxAcked()
 	return best >= 0 && end-best < gap
+}
+
+func (m *Master) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
 }
 
 // Close stops accepting, closes every slave connection, fails pending

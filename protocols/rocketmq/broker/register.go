@@ -191,8 +191,17 @@ func (b *Broker) RegisterLoop(stop <-chan struct{}, client NamesrvClient) {
 	register()
 	tick := time.NewTicker(b.opts.RegisterNameServerPeriod)
 	defer tick.Stop()
+	// A slave that started before its master registered learns the
+	// master's address only from a later registration: ask again every
+	// 2 s until it knows, instead of waiting a whole period.
+	lookup := time.NewTicker(2 * time.Second)
+	defer lookup.Stop()
 	for {
 		select {
+		case <-lookup.C:
+			if b.isSlave() && b.MasterHAAddr() == "" {
+				register()
+			}
 		case <-stop:
 			uctx, ucancel := context.WithTimeout(context.Background(), 3*time.Second)
 			if err := b.UnregisterOnce(uctx, client); err != nil {
