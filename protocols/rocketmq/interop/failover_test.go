@@ -95,41 +95,15 @@ func startFailoverCluster(t *testing.T) *foCluster {
 }
 
 func (c *foCluster) startControlled(id int64, controllers string) *gannetProc {
-	g := c.haGroup
-	addr, ha := g.freeAddr(), g.freeAddr()
-	name := fmt.Sprintf("broker-%d", id)
-	store := filepath.Join(g.dir, name)
-	conf := filepath.Join(g.dir, name+".properties")
-	_, port, _ := strings.Cut(addr, ":")
-	_, haPort, _ := strings.Cut(ha, ":")
-	props := fmt.Sprintf(`brokerClusterName=FOCluster
+	return c.startBrokerProc(fmt.Sprintf("broker-%d", id), fmt.Sprintf(`brokerClusterName=FOCluster
 brokerName=%s
 brokerId=%d
 brokerRole=SYNC_MASTER
 enableControllerMode=true
 controllerAddr=%s
 flushDiskType=ASYNC_FLUSH
-brokerIP1=127.0.0.1
-brokerIP2=127.0.0.1
-listenPort=%s
-haListenPort=%s
-namesrvAddr=%s
-storePathRootDir=%s
-storePathCommitLog=%s
-defaultTopicQueueNums=4
-syncFlushTimeout=3000
 haMaxTimeSlaveNotCatchup=3000
-mappedFileSizeCommitLog=16777216
-mappedFileSizeConsumeQueue=60000
-maxHashSlotNum=4096
-maxIndexNum=16384
-`, failoverGroup, id, controllers, port, haPort, g.ns.addr, store, filepath.Join(store, "commitlog"))
-	if err := os.WriteFile(conf, []byte(props), 0o644); err != nil {
-		g.t.Fatal(err)
-	}
-	p := g.startProc(name, conf, "broker", "-c", conf)
-	p.addr, p.haAddr = addr, ha
-	return p
+`, failoverGroup, id, controllers))
 }
 
 func (c *foCluster) group() (controller.GroupState, error) {

@@ -135,17 +135,22 @@ func (g *haGroup) freeAddr() string {
 // startBroker writes the broker's properties and starts it.
 func (g *haGroup) startBroker(name string, id int, role, flush string) *gannetProc {
 	g.t.Helper()
+	p := g.startBrokerProc(name, fmt.Sprintf("brokerClusterName=HACluster\nbrokerName=broker-ha\nbrokerId=%d\nbrokerRole=%s\nflushDiskType=%s\n", id, role, flush))
+	g.waitListening(p)
+	return p
+}
+
+// startBrokerProc starts `gannet broker` with the given properties, free
+// loopback ports, the group's name server and a small store under the
+// test's directory.
+func (g *haGroup) startBrokerProc(name, props string) *gannetProc {
+	g.t.Helper()
 	addr, ha := g.freeAddr(), g.freeAddr()
 	_, port, _ := net.SplitHostPort(addr)
 	_, haPort, _ := net.SplitHostPort(ha)
 	store := filepath.Join(g.dir, name)
 	conf := filepath.Join(g.dir, name+".properties")
-	props := fmt.Sprintf(`brokerClusterName=HACluster
-brokerName=broker-ha
-brokerId=%d
-brokerRole=%s
-flushDiskType=%s
-brokerIP1=127.0.0.1
+	props += fmt.Sprintf(`brokerIP1=127.0.0.1
 brokerIP2=127.0.0.1
 listenPort=%s
 haListenPort=%s
@@ -158,13 +163,12 @@ mappedFileSizeCommitLog=16777216
 mappedFileSizeConsumeQueue=60000
 maxHashSlotNum=4096
 maxIndexNum=16384
-`, id, role, flush, port, haPort, g.ns.addr, store, filepath.Join(store, "commitlog"))
+`, port, haPort, g.ns.addr, store, filepath.Join(store, "commitlog"))
 	if err := os.WriteFile(conf, []byte(props), 0o644); err != nil {
 		g.t.Fatal(err)
 	}
 	p := g.startProc(name, conf, "broker", "-c", conf)
 	p.addr, p.haAddr = addr, ha
-	g.waitListening(p)
 	return p
 }
 
