@@ -246,3 +246,21 @@ func (t *Topics) markSaved(n uint64) {
 	t.changes.mark(n)
 	t.mu.Unlock()
 }
+
+// ValidName reports whether s is a legal topic or group name for RocketMQ
+// clients: one or more of [%|a-zA-Z0-9_-] (TopicValidator's pattern).
+func ValidName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '%', c == '|', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

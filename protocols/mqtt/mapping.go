@@ -11,6 +11,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gannetmq/gannet/engine/message"
+	"github.com/gannetmq/gannet/engine/meta"
 )
 
 // Message properties that carry the MQTT side of a stored message. A
@@ -81,19 +82,7 @@ func mqttVisible(topic string) bool {
 // validRocketTopic applies RocketMQ's topic name rule: 1 to 127 bytes of
 // [%|a-zA-Z0-9_-].
 func validRocketTopic(s string) bool {
-	if len(s) == 0 || len(s) > message.MaxTopicLenV1 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '%', c == '|', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
+	return len(s) <= message.MaxTopicLenV1 && meta.ValidName(s)
 }
 
 // firstLevel is the MQTT topic (or filter) up to its first '/'.

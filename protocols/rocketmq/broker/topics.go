@@ -46,23 +46,6 @@ const (
 func retryTopic(group string) string { return schedule.RetryTopic(group) }
 func dlqTopic(group string) string   { return schedule.DLQTopic(group) }
 
-// validName reports whether s holds only ^[%|a-zA-Z0-9_-]+$.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '%', c == '|', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // validateTopic applies TopicValidator.validateTopic; the failures are
 // SYSTEM_ERROR as in 4.x (5.x answers INVALID_PARAMETER, which the Go
 // client does not retry).
@@ -72,7 +55,7 @@ func validateTopic(topic string) *codeError {
 		return errorf(remoting.ResSystemError, "The specified topic is blank.")
 	case len(topic) > maxTopicLen:
 		return errorf(remoting.ResSystemError, "The specified topic is longer than topic max length %d.", maxTopicLen)
-	case !validName(topic):
+	case !meta.ValidName(topic):
 		return errorf(remoting.ResSystemError, "The specified topic[%s] contains illegal characters, allowing only ^[%%|a-zA-Z0-9_-]+$", topic)
 	}
 	return nil
@@ -86,7 +69,7 @@ func validateGroup(group string) *codeError {
 		return errorf(remoting.ResSystemError, "the consumer group is blank")
 	case len(group) > maxGroupLen:
 		return errorf(remoting.ResSystemError, "the consumer group %q is longer than %d characters", group, maxGroupLen)
-	case !validName(group):
+	case !meta.ValidName(group):
 		return errorf(remoting.ResSystemError, "the consumer group %q contains illegal characters, allowing only ^[%%|a-zA-Z0-9_-]+$", group)
 	}
 	return nil
