@@ -58,6 +58,7 @@ func startMQTT(f *mqttFlags, bs *server.Broker, cfg *config.Broker, logger *slog
 	// On a SYNC_MASTER a QoS 1/2 publish is acknowledged once a slave has
 	// it, like a RocketMQ send.
 	o.Durable = bs.AwaitReplicas
+	o.OnTopicCreated = func(string) { bs.Broker().TopicsChanged() }
 	o.AutoCreateTopics = cfg.AutoCreateTopicEnable
 	o.TopicQueues = cfg.DefaultTopicQueueNums
 	o.Logger = logger

@@ -209,6 +209,11 @@ func (b *Broker) groupConfig(group string) (meta.SubscriptionGroupConfig, bool) 
 	return c, true
 }
 
+// TopicsChanged tells the broker that another front end changed the
+// topic table (the MQTT front end creating a topic): the name servers
+// learn it now rather than at the next periodic registration.
+func (b *Broker) TopicsChanged() { b.topicsChanged() }
+
 // topicsChanged asks RegisterLoop to register with the name servers now.
 func (b *Broker) topicsChanged() {
 	select {
