@@ -3,13 +3,10 @@
 package interop
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gannetmq/gannet/internal/clienttest"
 )
 
 // This file is the harness: building gannet, starting `gannet standalone`,
@@ -31,13 +30,11 @@ const (
 	skipNoStandalone = "gannet standalone not built yet"
 
 	buildTimeout     = 5 * time.Minute
-	npmTimeout       = 5 * time.Minute
 	helpTimeout      = 10 * time.Second
 	namesrvWait      = 10 * time.Second
 	brokerStopWait   = 5 * time.Second
 	nodeStopWait     = 15 * time.Second
 	aliOnsVersion    = "3.12.0"
-	maxStderrKept    = 32 << 10
 	maxBrokerLogTail = 16 << 10
 )
 
@@ -132,7 +129,7 @@ func startEnv(t *testing.T) (e *env, skip string, err error) {
 			}
 		}
 		start := time.Now()
-		out, berr := runBounded(buildTimeout, "", goTool, "build", "-o", e.bin, "github.com/gannetmq/gannet/cmd/gannet")
+		out, berr := clienttest.RunBounded(buildTimeout, "", goTool, "build", "-o", e.bin, "github.com/gannetmq/gannet/cmd/gannet")
 		if berr != nil {
 			return e, "", fmt.Errorf("go build github.com/gannetmq/gannet/cmd/gannet: %v\n%s", berr, out)
 		}
@@ -150,14 +147,7 @@ func startEnv(t *testing.T) (e *env, skip string, err error) {
 	}
 
 	// 3. Node and the locked ali-ons install.
-	e.node, err = exec.LookPath("node")
-	if err != nil {
-		return e, "", fmt.Errorf("node not found in PATH (the interop tests need Node 20; CI installs it): %v", err)
-	}
-	if v, verr := runBounded(helpTimeout, "", e.node, "--version"); verr == nil {
-		t.Logf("node %s", strings.TrimSpace(v))
-	}
-	if err := ensureNodeModules(t, dir); err != nil {
+	if e.node, err = clienttest.FindNode(t, dir, map[string]string{"ali-ons": aliOnsVersion}); err != nil {
 		return e, "", err
 	}
 
@@ -181,14 +171,14 @@ func startEnv(t *testing.T) (e *env, skip string, err error) {
 // hasStandalone reports whether bin has a standalone command: `gannet --help`
 // mentions it, or `gannet standalone --help` does not answer "unknown command".
 func hasStandalone(bin string) (bool, string, error) {
-	out, err := runBounded(helpTimeout, "", bin, "--help")
+	out, err := clienttest.RunBounded(helpTimeout, "", bin, "--help")
 	if errors.Is(err, context.DeadlineExceeded) {
 		return false, "", fmt.Errorf("%s --help did not exit within %v", bin, helpTimeout)
 	}
 	if strings.Contains(out, "standalone") {
 		return true, "", nil
 	}
-	out2, err := runBounded(helpTimeout, "", bin, "standalone", "--help")
+	out2, err := clienttest.RunBounded(helpTimeout, "", bin, "standalone", "--help")
 	if errors.Is(err, context.DeadlineExceeded) {
 		return false, "", fmt.Errorf("%s standalone --help did not exit within %v", bin, helpTimeout)
 	}
@@ -200,31 +190,6 @@ func hasStandalone(bin string) (bool, string, error) {
 		return false, strings.TrimSpace(firstLine(out2)), nil
 	}
 	return true, "", nil
-}
-
-// ensureNodeModules runs `npm ci` when node_modules lacks the locked ali-ons.
-func ensureNodeModules(t *testing.T, dir string) error {
-	pj := filepath.Join(dir, "node_modules", "ali-ons", "package.json")
-	if b, err := os.ReadFile(pj); err == nil {
-		var p struct {
-			Version string `json:"version"`
-		}
-		if json.Unmarshal(b, &p) == nil && p.Version == aliOnsVersion {
-			return nil
-		}
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return fmt.Errorf("node_modules/ali-ons@%s is missing and npm is not in PATH: %v", aliOnsVersion, err)
-	}
-	t.Logf("node_modules/ali-ons@%s missing: running npm ci in %s", aliOnsVersion, dir)
-	start := time.Now()
-	out, err := runBounded(npmTimeout, dir, npm, "ci", "--no-audit", "--no-fund")
-	if err != nil {
-		return fmt.Errorf("npm ci in %s failed: %v\n%s", dir, err, tailString(out, 8<<10))
-	}
-	t.Logf("npm ci took %v", time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 func (e *env) startBroker(t *testing.T) error {
@@ -376,91 +341,33 @@ type scriptError struct {
 }
 
 func (l line) String() string { return l.raw }
+func (l line) Kind() string   { return l.Type }
 
-type nodeProc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-
-	mu      sync.Mutex
-	lines   []line
-	junk    []string
-	changed chan struct{} // closed and replaced on every new line and on exit
-	stderr  tailBuffer
-
-	done    chan struct{}
-	exitErr error
+// decodeLine reads one line of a script's stdout; a line that is not a
+// JSON object with a type is not one of the scripts' lines.
+func decodeLine(raw string) (line, bool) {
+	var l line
+	if err := json.Unmarshal([]byte(raw), &l); err != nil {
+		// A field of an unexpected shape: keep the type at least.
+		var typed struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal([]byte(raw), &typed) == nil {
+			l = line{Type: typed.Type}
+		}
+	}
+	if l.Type == "" {
+		return line{}, false
+	}
+	l.raw = raw
+	return l, true
 }
 
-// startNode runs `node scripts/<script> args...` in the package folder.
-func (e *env) startNode(t *testing.T, name, script string, args ...string) *nodeProc {
-	t.Helper()
-	cmd := exec.Command(e.node, append([]string{filepath.Join("scripts", script)}, args...)...)
-	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &nodeProc{t: t, name: name, cmd: cmd, changed: make(chan struct{}), done: make(chan struct{})}
-	p.stderr.max = maxStderrKept
-	cmd.Stderr = &p.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s (%s): %v", name, script, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			raw := sc.Text()
-			var l line
-			if err := json.Unmarshal([]byte(raw), &l); err != nil {
-				// A field of an unexpected shape: keep the type at least.
-				var typed struct {
-					Type string `json:"type"`
-				}
-				if json.Unmarshal([]byte(raw), &typed) == nil {
-					l = line{Type: typed.Type}
-				}
-			}
-			if l.Type == "" {
-				p.mu.Lock()
-				p.junk = append(p.junk, raw)
-				p.mu.Unlock()
-				continue
-			}
-			l.raw = raw
-			p.mu.Lock()
-			p.lines = append(p.lines, l)
-			close(p.changed)
-			p.changed = make(chan struct{})
-			p.mu.Unlock()
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.exitErr = err
-		close(p.changed)
-		p.changed = make(chan struct{})
-		p.mu.Unlock()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			p.report()
-		}
-	})
-	return p
-}
-
-// report logs what the process printed that a reader needs to debug it.
-func (p *nodeProc) report() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// notableLines are what a failed test logs of a script's lines: those of
+// the kinds that tell what happened, at most the first and last 20.
+func notableLines(lines []line) []string {
 	var notable []string
-	for _, l := range p.lines {
+	for _, l := range lines {
 		switch l.Type {
 		case "fatal", "send_error", "decode_error", "query_error", "closed", "ready", "assigned", "summary":
 			notable = append(notable, l.raw)
@@ -469,219 +376,58 @@ func (p *nodeProc) report() {
 	if len(notable) > 40 {
 		notable = append(notable[:20], append([]string{"..."}, notable[len(notable)-20:]...)...)
 	}
-	p.t.Logf("%s: %d JSON lines; notable:\n  %s", p.name, len(p.lines), strings.Join(notable, "\n  "))
-	if len(p.junk) > 0 {
-		p.t.Logf("%s: non-JSON stdout (first lines): %q", p.name, p.junk[:min(len(p.junk), 5)])
-	}
-	if s := p.stderr.String(); s != "" {
-		p.t.Logf("%s stderr (tail):\n%s", p.name, s)
-	}
+	return notable
 }
 
-func (p *nodeProc) snapshot() []line {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]line(nil), p.lines...)
+type nodeProc struct {
+	*clienttest.Proc[line]
+	name string
 }
 
-func (p *nodeProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+// startNode runs `node scripts/<script> args...` in the package folder.
+func (e *env) startNode(t *testing.T, name, script string, args ...string) *nodeProc {
+	t.Helper()
+	p := clienttest.Start(t, clienttest.Options[line]{
+		Node:     e.node,
+		Dir:      e.dir,
+		StopWait: nodeStopWait,
+		Decode:   decodeLine,
+		Telling:  []string{"fatal", "send_error", "closed"},
+		Shown:    notableLines,
+	}, name, script, args...)
+	return &nodeProc{Proc: p, name: name}
 }
 
-// exitCode is the process's exit status (-1 if killed by a signal).
-func (p *nodeProc) exitCode() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.exitErr == nil {
-		return 0
-	}
-	var ee *exec.ExitError
-	if errors.As(p.exitErr, &ee) {
-		return ee.ExitCode()
-	}
-	return -1
-}
+func (p *nodeProc) snapshot() []line { return p.Lines() }
+
+func (p *nodeProc) exited() bool { return p.Exited() }
 
 // describeExit summarises why the process ended, for failure messages.
-func (p *nodeProc) describeExit() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var msgs []string
-	for _, l := range p.lines {
-		if l.Type == "fatal" || l.Type == "send_error" || l.Type == "closed" {
-			msgs = append(msgs, l.raw)
-		}
-	}
-	return fmt.Sprintf("%s exited (%v); %s", p.name, p.exitErr, strings.Join(msgs, "; "))
-}
+func (p *nodeProc) describeExit() string { return p.Describe() }
 
 // waitFor waits until some line satisfies pred. It fails if the process
 // exits first or ctx ends.
 func (p *nodeProc) waitFor(ctx context.Context, what string, pred func(line) bool) line {
-	p.t.Helper()
-	seen := 0
-	for {
-		p.mu.Lock()
-		ch := p.changed
-		lines := p.lines[seen:]
-		seen = len(p.lines)
-		p.mu.Unlock()
-		for _, l := range lines {
-			if pred(l) {
-				return l
-			}
-		}
-		if p.exited() {
-			// Lines printed just before exit were handled above, since the
-			// reader records them before closing done.
-			p.mu.Lock()
-			more := len(p.lines) > seen
-			p.mu.Unlock()
-			if !more {
-				p.t.Fatalf("waiting for %s: %s", what, p.describeExit())
-			}
-			continue
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			p.t.Fatalf("waiting for %s from %s: %v", what, p.name, ctx.Err())
-		}
-	}
+	p.T.Helper()
+	return p.WaitFor(ctx, what, pred)
 }
 
 // wait waits for the process to exit on its own and returns its exit code.
 func (p *nodeProc) wait(ctx context.Context) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-		return p.exitCode()
-	case <-ctx.Done():
-		p.t.Fatalf("%s did not finish: %v", p.name, ctx.Err())
-		return -1
-	}
+	p.T.Helper()
+	return p.Wait(ctx)
 }
 
 // stop asks the process to finish (SIGTERM: consume.js closes its consumer)
 // and waits, bounded; returns the exit code, or -1 if it had to be killed.
-func (p *nodeProc) stop() int {
-	if !p.exited() {
-		_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(nodeStopWait):
-			p.t.Errorf("%s did not exit within %v of SIGTERM; killing it", p.name, nodeStopWait)
-			p.kill()
-			return -1
-		}
-	}
-	return p.exitCode()
-}
-
-// kill ends the process group at once, bounded.
-func (p *nodeProc) kill() {
-	if p.exited() {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.t.Logf("%s (pid %d) not reaped 5s after SIGKILL", p.name, p.cmd.Process.Pid)
-	}
-}
+func (p *nodeProc) stop() int { return p.Stop() }
 
 // --- small helpers --------------------------------------------------------------
 
-// runBounded runs a command to completion within timeout and returns its
-// combined output. On timeout the error wraps context.DeadlineExceeded.
-func runBounded(timeout time.Duration, dir, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var buf bytes.Buffer
-	cmd.Stdout = &buf
-	cmd.Stderr = &buf
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		return buf.String(), fmt.Errorf("%s: %w", name, ctx.Err())
-	}
-	return buf.String(), err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu   sync.Mutex
-	buf  []byte
-	max  int
-	lost int
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.lost += over
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.lost > 0 {
-		return fmt.Sprintf("[%d earlier bytes dropped]\n%s", b.lost, b.buf)
-	}
-	return string(b.buf)
-}
-
-func fileTail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err.Error()
-	}
-	off := int64(0)
-	if st.Size() > n {
-		off = st.Size() - n
-	}
-	b := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
-		return err.Error()
-	}
-	return string(b)
-}
-
-func tailString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}
+var (
+	freePort = clienttest.FreePort
+	fileTail = clienttest.FileTail
+)
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -693,11 +439,5 @@ func firstLine(s string) string {
 // testContext bounds a scenario by budget and by the go test deadline.
 func testContext(t *testing.T, budget time.Duration) context.Context {
 	t.Helper()
-	deadline := time.Now().Add(budget)
-	if d, ok := t.Deadline(); ok && d.Add(-15*time.Second).Before(deadline) {
-		deadline = d.Add(-15 * time.Second)
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	t.Cleanup(cancel)
-	return ctx
+	return clienttest.Context(t, budget, 15*time.Second)
 }
