@@ -22,27 +22,16 @@ import (
 // writing. Without a report the run could not start: bad config, no
 // broker, no topic.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	cfg.EnsureDefaults()
-	if err := cfg.Validate(); err != nil {
+	s, err := begin(ctx, &cfg, nil)
+	if err != nil {
 		return nil, err
 	}
-	rep := newReport(&cfg)
-	hctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
-	defer cancel()
-
-	if cfg.Ceiling || cfg.Mode == ModeCeiling {
-		c, err := MeasureCeiling(hctx, cfg.Dir)
-		if err != nil {
-			return nil, fmt.Errorf("ceiling: %w", err)
-		}
-		rep.Ceiling = c
-	}
-	if cfg.Mode == ModeCeiling {
-		rep.finish()
-		return rep, nil
+	defer s.cancel()
+	if s.r == nil {
+		return s.rep, nil
 	}
 
-	r := newRun(&cfg)
+	rep := s.rep
 	nsAddr := cfg.NameServer
 	if cfg.Standalone {
 		sa, err := StartStandalone(StandaloneOptions{Dir: cfg.Dir, Flush: cfg.Flush, Sets: cfg.Sets, Logger: cfg.Logger})
@@ -58,24 +47,80 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.StartupMs = msOf(sa.Startup)
 		rep.RegisteredMs = msOf(sa.Registered)
 		rep.Broker = sa.Broker
-		mem := &Memory{Note: "this process: the broker, the name server and the load generator"}
-		rep.Memory = mem
-		r.beforeLoad = func() {
-			runtime.GC()
-			mem.Idle = readProcStatus()
-		}
-		r.afterLoad = func() { mem.End = readProcStatus() }
+		s.watchMemory("this process: the broker, the name server and the load generator")
 	}
+	return s.end(runRocketMQ(s.hctx, s.r, nsAddr), nil)
+}
 
-	loadErr := runRocketMQ(hctx, r, nsAddr)
+// session is what Run and RunMQTT share around their protocol's load: the
+// report, the hard deadline and the run.
+type session struct {
+	ctx    context.Context // the caller's
+	hctx   context.Context // ctx bounded by cfg.Deadline
+	cancel context.CancelFunc
+	rep    *Report
+	r      *run // nil when there is no load to run (ModeCeiling): rep is final
+}
+
+// begin applies cfg's defaults and checks it (check, if not nil, adds the
+// protocol's own checks), starts the report, sets the hard deadline and,
+// when asked, measures the disk's ceiling. The caller defers s.cancel.
+func begin(ctx context.Context, cfg *Config, check func(*Config) error) (*session, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return nil, err
+		}
+	}
+	s := &session{ctx: ctx, rep: newReport(cfg)}
+	s.hctx, s.cancel = context.WithTimeout(ctx, cfg.Deadline)
+
+	if cfg.Ceiling || cfg.Mode == ModeCeiling {
+		c, err := MeasureCeiling(s.hctx, cfg.Dir)
+		if err != nil {
+			s.cancel()
+			return nil, fmt.Errorf("ceiling: %w", err)
+		}
+		s.rep.Ceiling = c
+	}
+	if cfg.Mode == ModeCeiling {
+		s.rep.finish()
+		return s, nil
+	}
+	s.r = newRun(cfg)
+	return s, nil
+}
+
+// watchMemory has the run read this process's memory just before and just
+// after the load (a standalone run: the broker is in this process).
+func (s *session) watchMemory(note string) {
+	mem := &Memory{Note: note}
+	s.rep.Memory = mem
+	s.r.beforeLoad = func() {
+		runtime.GC()
+		mem.Idle = readProcStatus()
+	}
+	s.r.afterLoad = func() { mem.End = readProcStatus() }
+}
+
+// end finishes the report once the load has returned loadErr: a setup
+// failure leaves no report; otherwise the run's figures, then more (the
+// protocol's own, if not nil), then whether the run was cut short.
+func (s *session) end(loadErr error, more func(*Report)) (*Report, error) {
 	if errors.Is(loadErr, errSetup) {
 		return nil, loadErr
 	}
-	r.fill(rep)
-	rep.Interrupted = ctx.Err() != nil
-	rep.DeadlineExpired = ctx.Err() == nil && hctx.Err() != nil
-	rep.finish()
-	return rep, loadErr
+	s.r.fill(s.rep)
+	if more != nil {
+		more(s.rep)
+	}
+	s.rep.Interrupted = s.ctx.Err() != nil
+	s.rep.DeadlineExpired = s.ctx.Err() == nil && s.hctx.Err() != nil
+	s.rep.finish()
+	return s.rep, loadErr
 }
 
 // errSetup marks the failures that leave no report.
@@ -211,6 +256,61 @@ type run struct {
 	series    []SeriesPoint
 
 	beforeLoad, afterLoad func()
+}
+
+// startLoad begins the load phase: the beforeLoad hook, the load's origin,
+// its stop time (zero without a Duration) and the meter. stopMeter, called
+// once the load's goroutines have returned, stops the meter and runs the
+// afterLoad hook.
+func (r *run) startLoad() (stopAt time.Time, stopMeter func()) {
+	if r.beforeLoad != nil {
+		r.beforeLoad()
+	}
+	r.start = time.Now()
+	if r.cfg.Duration > 0 {
+		stopAt = r.start.Add(r.cfg.Duration)
+	}
+	meterStop, meterDone := make(chan struct{}), make(chan struct{})
+	go r.meter(meterStop, meterDone)
+	return stopAt, func() {
+		close(meterStop)
+		<-meterDone
+		if r.afterLoad != nil {
+			r.afterLoad()
+		}
+	}
+}
+
+// schedule is producer i of n's send loop but for its slots: its quota and,
+// in an open loop, its place in the schedule the producers share,
+// interleaved: producer i of n sends at start + (k*n + i) * interval.
+func schedule[S any](r *run, n, i int, stopAt time.Time) *sendLoop[S] {
+	var interval time.Duration
+	if r.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(n) / r.cfg.Rate)
+	}
+	return &sendLoop[S]{
+		quota:    quotaOf(r.cfg.Messages, n, i),
+		interval: interval,
+		start:    r.start.Add(time.Duration(float64(interval) * float64(i) / float64(n))),
+		stopAt:   stopAt,
+	}
+}
+
+// acquireSlot takes a free slot, waiting for one until ctx ends.
+func acquireSlot[S any](ctx context.Context, free chan S) (S, bool) {
+	select {
+	case s := <-free:
+		return s, true
+	default:
+	}
+	select {
+	case s := <-free:
+		return s, true
+	case <-ctx.Done():
+		var none S
+		return none, false
+	}
 }
 
 func newRun(cfg *Config) *run {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -123,30 +122,21 @@ func checkPublishTopic(t string) error {
 // RunMQTT performs one bench run over MQTT (Proto ProtoMQTT); it is Run's
 // counterpart and returns the same way.
 func RunMQTT(ctx context.Context, cfg Config) (*Report, error) {
-	cfg.EnsureDefaults()
-	if err := cfg.Validate(); err != nil {
+	s, err := begin(ctx, &cfg, func(cfg *Config) error {
+		if cfg.Proto != ProtoMQTT {
+			return fmt.Errorf("RunMQTT: --proto %s", cfg.Proto)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	if cfg.Proto != ProtoMQTT {
-		return nil, fmt.Errorf("RunMQTT: --proto %s", cfg.Proto)
-	}
-	rep := newReport(&cfg)
-	hctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
-	defer cancel()
-
-	if cfg.Ceiling || cfg.Mode == ModeCeiling {
-		c, err := MeasureCeiling(hctx, cfg.Dir)
-		if err != nil {
-			return nil, fmt.Errorf("ceiling: %w", err)
-		}
-		rep.Ceiling = c
-	}
-	if cfg.Mode == ModeCeiling {
-		rep.finish()
-		return rep, nil
+	defer s.cancel()
+	if s.r == nil {
+		return s.rep, nil
 	}
 
-	r := newRun(&cfg)
+	rep, r := s.rep, s.r
 	addr := cfg.MQTTAddr
 	if cfg.Standalone {
 		sa, err := startMQTTStandalone(&cfg)
@@ -160,42 +150,29 @@ func RunMQTT(ctx context.Context, cfg Config) (*Report, error) {
 		}()
 		addr = sa.MQTT
 		rep.StartupMs = msOf(sa.Startup)
-		mem := &Memory{Note: "this process: the broker and the load generator"}
-		rep.Memory = mem
-		r.beforeLoad = func() {
-			runtime.GC()
-			mem.Idle = readProcStatus()
-		}
-		r.afterLoad = func() { mem.End = readProcStatus() }
+		s.watchMemory("this process: the broker and the load generator")
 		if cfg.MQTTInMemory {
 			rep.Flush = "none (in-memory MQTT, no storage)"
 		}
 	}
 	rep.Broker = addr
 
-	loadErr := runMQTT(hctx, r, addr)
-	if errors.Is(loadErr, errSetup) {
-		return nil, loadErr
-	}
-	r.fill(rep)
-	rep.Queues = 0
-	rep.Consumers = len(r.consumers)
-	acked := "PUBACK"
-	switch cfg.QoS {
-	case 0:
-		acked = "written to the connection (QoS 0 has no acknowledgement)"
-	case 2:
-		acked = "PUBCOMP"
-	}
-	rep.Notes = append([]string{fmt.Sprintf("MQTT 3.1.1 at %s, topic %q, QoS %d; acked = %s", addr, cfg.Topic, cfg.QoS, acked)}, rep.Notes...)
-	if cfg.Mode == ModeE2E {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("subscriber: %d distinct messages of this run received, %d lost (acked, never received), %d duplicated",
-			rep.Received, rep.Missing, rep.ErrorsByKind[errDuplicate]))
-	}
-	rep.Interrupted = ctx.Err() != nil
-	rep.DeadlineExpired = ctx.Err() == nil && hctx.Err() != nil
-	rep.finish()
-	return rep, loadErr
+	return s.end(runMQTT(s.hctx, r, addr), func(rep *Report) {
+		rep.Queues = 0
+		rep.Consumers = len(r.consumers)
+		acked := "PUBACK"
+		switch cfg.QoS {
+		case 0:
+			acked = "written to the connection (QoS 0 has no acknowledgement)"
+		case 2:
+			acked = "PUBCOMP"
+		}
+		rep.Notes = append([]string{fmt.Sprintf("MQTT 3.1.1 at %s, topic %q, QoS %d; acked = %s", addr, cfg.Topic, cfg.QoS, acked)}, rep.Notes...)
+		if cfg.Mode == ModeE2E {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("subscriber: %d distinct messages of this run received, %d lost (acked, never received), %d duplicated",
+				rep.Received, rep.Missing, rep.ErrorsByKind[errDuplicate]))
+		}
+	})
 }
 
 // mqttClientOptions are the options every bench client shares.
@@ -309,35 +286,16 @@ func runMQTT(ctx context.Context, r *run, addr string) error {
 		prods = append(prods, p)
 		r.producers = append(r.producers, p.stats)
 	}
-	if r.beforeLoad != nil {
-		r.beforeLoad()
-	}
-
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	r.start = time.Now()
-	var stopAt time.Time
-	if cfg.Duration > 0 {
-		stopAt = r.start.Add(cfg.Duration)
-	}
-	meterStop, meterDone := make(chan struct{}), make(chan struct{})
-	go r.meter(meterStop, meterDone)
+	stopAt, stopMeter := r.startLoad()
 
-	var interval time.Duration
-	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(len(prods)) / cfg.Rate)
-	}
 	var prodWG sync.WaitGroup
 	for i, p := range prods {
-		loop := &sendLoop[*pubSlot]{
-			quota:    quotaOf(cfg.Messages, len(prods), i),
-			interval: interval,
-			start:    r.start.Add(time.Duration(float64(interval) * float64(i) / float64(len(prods)))),
-			stopAt:   stopAt,
-			acquire:  p.acquire,
-			release:  func(s *pubSlot) { p.free <- s },
-			send:     p.send,
-		}
+		loop := schedule[*pubSlot](r, len(prods), i, stopAt)
+		loop.acquire = p.acquire
+		loop.release = func(s *pubSlot) { p.free <- s }
+		loop.send = p.send
 		var compWG sync.WaitGroup
 		compWG.Go(func() { p.complete(ctx) })
 		prodWG.Go(func() {
@@ -353,11 +311,7 @@ func runMQTT(ctx context.Context, r *run, addr string) error {
 	r.end = time.Now()
 	stopLoad()
 	<-prodDone
-	close(meterStop)
-	<-meterDone
-	if r.afterLoad != nil {
-		r.afterLoad()
-	}
+	stopMeter()
 	return nil
 }
 
@@ -427,19 +381,7 @@ func (p *publisher) newSlot() *pubSlot {
 	return s
 }
 
-func (p *publisher) acquire(ctx context.Context) (*pubSlot, bool) {
-	select {
-	case s := <-p.free:
-		return s, true
-	default:
-	}
-	select {
-	case s := <-p.free:
-		return s, true
-	case <-ctx.Done():
-		return nil, false
-	}
-}
+func (p *publisher) acquire(ctx context.Context) (*pubSlot, bool) { return acquireSlot(ctx, p.free) }
 
 // send publishes message seq. paho's Publish returns once the packet is
 // queued for the connection's writer; the completer waits for its token.

@@ -95,19 +95,9 @@ func runRocketMQ(ctx context.Context, r *run, nsAddr string) error {
 			c.client.Close()
 		}
 	}()
-	if r.beforeLoad != nil {
-		r.beforeLoad()
-	}
-
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	r.start = time.Now()
-	var stopAt time.Time
-	if cfg.Duration > 0 {
-		stopAt = r.start.Add(cfg.Duration)
-	}
-	meterStop, meterDone := make(chan struct{}), make(chan struct{})
-	go r.meter(meterStop, meterDone)
+	stopAt, stopMeter := r.startLoad()
 
 	var consWG, prodWG sync.WaitGroup
 	for _, c := range cons {
@@ -118,22 +108,11 @@ func runRocketMQ(ctx context.Context, r *run, nsAddr string) error {
 	consDone := make(chan struct{})
 	go func() { consWG.Wait(); close(consDone) }()
 
-	// Producers of an open loop share one schedule, interleaved: producer
-	// i of n sends at start + (k*n + i) * interval.
-	var interval time.Duration
-	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(len(prods)) / cfg.Rate)
-	}
 	for i, p := range prods {
-		loop := &sendLoop[*sendSlot]{
-			quota:    quotaOf(cfg.Messages, len(prods), i),
-			interval: interval,
-			start:    r.start.Add(time.Duration(float64(interval) * float64(i) / float64(len(prods)))),
-			stopAt:   stopAt,
-			acquire:  p.acquire,
-			release:  func(s *sendSlot) { p.free <- s },
-			send:     p.send,
-		}
+		loop := schedule[*sendSlot](r, len(prods), i, stopAt)
+		loop.acquire = p.acquire
+		loop.release = func(s *sendSlot) { p.free <- s }
+		loop.send = p.send
 		prodWG.Go(func() {
 			loop.run(loadCtx)
 			p.waitInflight(ctx)
@@ -147,11 +126,7 @@ func runRocketMQ(ctx context.Context, r *run, nsAddr string) error {
 	stopLoad()
 	<-prodDone
 	<-consDone
-	close(meterStop)
-	<-meterDone
-	if r.afterLoad != nil {
-		r.afterLoad()
-	}
+	stopMeter()
 	for _, c := range cons {
 		c.commit(ctx)
 	}
@@ -543,19 +518,7 @@ func (p *producer) newSlot() *sendSlot {
 }
 
 // acquire waits for a free slot.
-func (p *producer) acquire(ctx context.Context) (*sendSlot, bool) {
-	select {
-	case s := <-p.free:
-		return s, true
-	default:
-	}
-	select {
-	case s := <-p.free:
-		return s, true
-	case <-ctx.Done():
-		return nil, false
-	}
-}
+func (p *producer) acquire(ctx context.Context) (*sendSlot, bool) { return acquireSlot(ctx, p.free) }
 
 // born returns the bornTimestamp field for t, formatting it once per
 // millisecond.
