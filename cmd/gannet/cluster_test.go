@@ -226,13 +226,21 @@ func TestCluster2m2sSync(t *testing.T) {
 	if err := syscall.Kill(master.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = client.Invoke(ctx, slave.Addr, remoting.NewRequest(remoting.ReqPullMessage, map[string]string{
-		"consumerGroup": "cluster-test", "topic": topic, "queueId": "0", "queueOffset": "0", "maxMsgNums": "32",
-		"sysFlag": "4", "commitOffset": "0", "suspendTimeoutMillis": "0", "subVersion": "0", "subscription": "*",
-		"expressionType": "TAG",
-	}, nil))
-	if err != nil {
-		t.Fatal(err)
+	// The slave acknowledged the bytes; its dispatcher indexes them a
+	// moment later, so the first pulls may find no queue yet.
+	for {
+		resp, err = client.Invoke(ctx, slave.Addr, remoting.NewRequest(remoting.ReqPullMessage, map[string]string{
+			"consumerGroup": "cluster-test", "topic": topic, "queueId": "0", "queueOffset": "0", "maxMsgNums": "32",
+			"sysFlag": "4", "commitOffset": "0", "suspendTimeoutMillis": "0", "subVersion": "0", "subscription": "*",
+			"expressionType": "TAG",
+		}, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Code == remoting.ResSuccess || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if resp.Code != remoting.ResSuccess {
 		t.Fatalf("PULL_MESSAGE from the slave answered %s %q", remoting.ResponseCodeName(resp.Code), resp.Remark)

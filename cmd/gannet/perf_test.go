@@ -109,7 +109,7 @@ func TestServerCommandsWriteProfileOnInterrupt(t *testing.T) {
 	t.Run("standalone", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "prof")
 		rc, scraped := runUntilInterrupted(t, runStandalone, freePort(t), `gannet_remoting_connections{server="broker"}`,
-			"--data", t.TempDir(), "--namesrv-addr", freePort(t), "--broker-addr", freePort(t),
+			"--data", t.TempDir(), "--namesrv-addr", freePort(t), "--broker-addr", freePort(t), "--mqtt-addr", "127.0.0.1:0",
 			"--profile", "cpu", "--profile-dir", dir)
 		if rc != 0 {
 			t.Fatalf("standalone exited %d", rc)

@@ -202,7 +202,9 @@ func (e *env) startBroker(t *testing.T) error {
 		logf.Close()
 		return err
 	}
-	args := []string{"standalone", "--data", dataDir, "--namesrv-addr", e.namesrv, "--broker-addr", e.broker, "--http-addr", "off"}
+	// MQTT on a port of its own: tests run in parallel with others that
+	// start standalone too.
+	args := []string{"standalone", "--data", dataDir, "--namesrv-addr", e.namesrv, "--broker-addr", e.broker, "--http-addr", "off", "--mqtt-addr", "127.0.0.1:0"}
 	cmd := exec.Command(e.bin, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
