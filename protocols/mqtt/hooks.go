@@ -82,8 +82,18 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if !s.opts.Persist {
 		return pk, nil
 	}
-	if code, err := s.storePublish(cl.ID, cl.Net.Remote, &pk); err != nil {
+	var a *acker
+	if pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain && !cl.Net.Inline {
+		a = s.ackerFor(cl)
+	}
+	code, async, err := s.storePublish(cl.ID, cl.Net.Remote, &pk, a)
+	if err != nil {
 		return pk, s.refuse(cl, &pk, code, err)
+	}
+	if async {
+		// The acker sends the PUBACK once the append completes; mochi must
+		// neither acknowledge nor fan out.
+		return pk, packets.ErrRejectPacket
 	}
 	return pk, packets.CodeSuccessIgnore
 }
@@ -115,6 +125,7 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 
 func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	s := h.s
+	s.dropAcker(cl)
 	if err != nil && !quietDisconnect(err) {
 		s.log.Info("mqtt client disconnected", "client", cl.ID, "remote", cl.Net.Remote, "err", err)
 	}

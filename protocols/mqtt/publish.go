@@ -20,12 +20,15 @@ import (
 )
 
 // The publish path. mochi calls OnPublish on the publishing client's own
-// goroutine before it builds the PUBACK or PUBREC, so storing the message
-// there and waiting for the engine's answer is what makes an
-// acknowledgement mean "stored under the flush mode" (after fsync with
-// SYNC_FLUSH). The hook then returns packets.CodeSuccessIgnore: mochi still
-// acknowledges, but neither retains the packet nor fans it out in memory;
-// subscribers read it from the log (feed.go).
+// goroutine before it builds the PUBACK or PUBREC. A retained or QoS 2
+// publish is stored there, waiting for the engine's answer, and the hook
+// returns packets.CodeSuccessIgnore: mochi acknowledges, but neither
+// retains the packet nor fans it out in memory; subscribers read it from
+// the log (feed.go). A QoS 1 publish is submitted without waiting and the
+// connection's acker (acker.go) writes its PUBACK when the append
+// completes, so an acknowledgement still means "stored under the flush
+// mode" (after fsync with SYNC_FLUSH) while one connection's publishes
+// share group commits. QoS 0 is submitted and not waited for.
 
 // pubOp is one append: the request, its message and the properties
 // buffer, reused through Server.pubs.
@@ -34,6 +37,9 @@ type pubOp struct {
 	req   engine.Request
 	msg   [1]message.Message
 	props []byte
+
+	acker *acker // QoS 1 publishes acknowledged on completion (acker.go)
+	item  *ackItem
 }
 
 const maxPooledProps = 4 << 10
@@ -68,18 +74,22 @@ func (op *pubOp) doneQoS0(r *engine.Request) {
 // publish that is not retained, which only waits for room in the append
 // queue (at most once). It returns the reason code to refuse the publish
 // with, and why.
-func (s *Server) storePublish(clientID, remote string, pk *packets.Packet) (packets.Code, error) {
+//
+// With a (a connection's acker), a QoS 1 publish that is not retained is
+// submitted without waiting and a answers it when the append completes;
+// storePublish then reports async.
+func (s *Server) storePublish(clientID, remote string, pk *packets.Packet, a *acker) (code packets.Code, async bool, err error) {
 	topic := rocketTopic(pk.TopicName, s.opts.FallbackTopic)
 	tc, err := s.topicConfig(topic)
 	if err != nil {
-		return packets.ErrTopicNameInvalid, err
+		return packets.ErrTopicNameInvalid, false, err
 	}
 	queues := tc.WriteQueueNums
 	if queues <= 0 {
-		return packets.ErrNotAuthorized, errors.New("topic " + topic + " has no write queue")
+		return packets.ErrNotAuthorized, false, errors.New("topic " + topic + " has no write queue")
 	}
 	if tc.Perm&meta.PermWrite == 0 {
-		return packets.ErrNotAuthorized, errors.New("topic " + topic + " is not writable")
+		return packets.ErrNotAuthorized, false, errors.New("topic " + topic + " is not writable")
 	}
 	now := time.Now()
 	op := s.getPub()
@@ -87,7 +97,7 @@ func (s *Server) storePublish(clientID, remote string, pk *packets.Packet) (pack
 	op.props = props
 	if err != nil {
 		s.putPub(op)
-		return packets.ErrImplementationSpecificError, err
+		return packets.ErrImplementationSpecificError, false, err
 	}
 	// One MQTT topic always lands in the same queue, so its messages keep
 	// their order for every reader.
@@ -102,7 +112,18 @@ func (s *Server) storePublish(clientID, remote string, pk *packets.Packet) (pack
 	if pk.FixedHeader.Qos == 0 && !pk.FixedHeader.Retain {
 		op.req.Done = op.doneQoS0
 		s.store.Submit(&op.req)
-		return packets.CodeSuccess, nil
+		return packets.CodeSuccess, false, nil
+	}
+	if pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain && a != nil {
+		it, ok := a.enqueue(pk.PacketID)
+		if !ok {
+			s.putPub(op)
+			return packets.ErrUnspecifiedError, false, errors.New("the connection is closing")
+		}
+		op.acker, op.item = a, it
+		op.req.Done = op.doneQoS1
+		s.store.Submit(&op.req)
+		return packets.CodeSuccess, true, nil
 	}
 	if pk.FixedHeader.Retain {
 		s.retMu.Lock()
@@ -114,25 +135,25 @@ func (s *Server) storePublish(clientID, remote string, pk *packets.Packet) (pack
 	switch st {
 	case engine.StatusOK:
 	case engine.StatusSystemBusy:
-		return packets.ErrQuotaExceeded, errors.New("the store is busy")
+		return packets.ErrQuotaExceeded, false, errors.New("the store is busy")
 	default:
 		if reqErr != nil {
-			return packets.ErrUnspecifiedError, errors.Join(errors.New("store answered "+st.String()), reqErr)
+			return packets.ErrUnspecifiedError, false, errors.Join(errors.New("store answered "+st.String()), reqErr)
 		}
-		return packets.ErrUnspecifiedError, errors.New("store answered " + st.String())
+		return packets.ErrUnspecifiedError, false, errors.New("store answered " + st.String())
 	}
 	if s.opts.Durable != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.DurableTimeout)
 		err := s.opts.Durable(ctx, end)
 		cancel()
 		if err != nil {
-			return packets.ErrUnspecifiedError, err
+			return packets.ErrUnspecifiedError, false, err
 		}
 	}
 	if pk.FixedHeader.Retain {
 		s.retainedStored(pk)
 	}
-	return packets.CodeSuccess, nil
+	return packets.CodeSuccess, false, nil
 }
 
 // topicConfig returns the config of a RocketMQ topic, creating it on first
@@ -308,7 +329,7 @@ func (s *Server) publishWill(id string, w willInfo) {
 		s.log.Warn("mqtt will dropped: payload too large", "client", id, "topic", pk.TopicName, "bytes", len(pk.Payload))
 		return
 	}
-	if code, err := s.storePublish(id, w.remote, &pk); err != nil {
+	if code, _, err := s.storePublish(id, w.remote, &pk, nil); err != nil {
 		s.log.Warn("mqtt will not stored", "client", id, "topic", pk.TopicName, "code", code.Code, "err", err)
 		return
 	}

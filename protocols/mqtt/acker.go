@@ -1,0 +1,163 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/gannetmq/gannet/engine"
+)
+
+// mochi reads one connection's packets on one goroutine and acknowledges
+// a publish when OnPublish returns. Waiting there for the append made a
+// lone QoS 1 publisher pay one fsync per message under SYNC_FLUSH, however
+// many publishes it had in flight. Instead a QoS 1 publish (not retained)
+// is submitted and OnPublish returns at once; the connection's acker
+// writes the PUBACKs as the appends complete, in the order the publishes
+// arrived [MQTT-4.6.0-2], so the appends of one connection share group
+// commits like those of many.
+
+// maxPendingAcks bounds one connection's publishes awaiting their PUBACK:
+// a client that publishes faster than the store acknowledges waits in
+// OnPublish, which stops reading from its connection.
+const maxPendingAcks = 256
+
+type ackItem struct {
+	pid    uint16
+	ready  bool
+	status engine.Status
+	err    error
+	end    int64
+}
+
+// acker writes one connection's PUBACKs.
+type acker struct {
+	s  *Server
+	cl *mochi.Client
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []*ackItem
+	closed bool
+	done   chan struct{}
+}
+
+// ackerFor returns the connection's acker, starting it on first use.
+func (s *Server) ackerFor(cl *mochi.Client) *acker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.ackers[cl]; a != nil {
+		return a
+	}
+	a := &acker{s: s, cl: cl, done: make(chan struct{})}
+	a.cond = sync.NewCond(&a.mu)
+	s.ackers[cl] = a
+	go a.run()
+	return a
+}
+
+// dropAcker stops a closed connection's acker; acks not yet written are
+// dropped (the client resends those publishes: at least once).
+func (s *Server) dropAcker(cl *mochi.Client) {
+	s.mu.Lock()
+	a := s.ackers[cl]
+	delete(s.ackers, cl)
+	s.mu.Unlock()
+	if a != nil {
+		a.close()
+	}
+}
+
+// enqueue reserves the next PUBACK slot, waiting while the queue is full.
+func (a *acker) enqueue(pid uint16) (*ackItem, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for len(a.queue) >= maxPendingAcks && !a.closed {
+		a.cond.Wait()
+	}
+	if a.closed {
+		return nil, false
+	}
+	it := &ackItem{pid: pid}
+	a.queue = append(a.queue, it)
+	return it, true
+}
+
+// complete records an append's outcome; called on the engine's goroutine.
+func (a *acker) complete(it *ackItem, r *engine.Request) {
+	a.mu.Lock()
+	it.ready, it.status, it.err, it.end = true, r.Status, r.Err, r.End()
+	a.mu.Unlock()
+	a.cond.Broadcast()
+}
+
+func (a *acker) close() {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	a.cond.Broadcast()
+	<-a.done
+}
+
+// run writes the PUBACKs in order as their appends complete.
+func (a *acker) run() {
+	defer close(a.done)
+	for {
+		a.mu.Lock()
+		for !a.closed && (len(a.queue) == 0 || !a.queue[0].ready) {
+			a.cond.Wait()
+		}
+		if a.closed {
+			a.mu.Unlock()
+			return
+		}
+		it := a.queue[0]
+		a.queue[0] = nil
+		a.queue = a.queue[1:]
+		a.mu.Unlock()
+		a.cond.Broadcast() // room for a waiting enqueue
+		a.answer(it)
+	}
+}
+
+func (a *acker) answer(it *ackItem) {
+	s := a.s
+	code, why := packets.CodeSuccess, error(nil)
+	switch it.status {
+	case engine.StatusOK:
+		if s.opts.Durable != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.DurableTimeout)
+			if err := s.opts.Durable(ctx, it.end); err != nil {
+				code, why = packets.ErrUnspecifiedError, err
+			}
+			cancel()
+		}
+	case engine.StatusSystemBusy:
+		code, why = packets.ErrQuotaExceeded, errors.New("the store is busy")
+	default:
+		code, why = packets.ErrUnspecifiedError, errors.Join(errors.New("store answered "+it.status.String()), it.err)
+	}
+	if why != nil {
+		s.log.Warn("mqtt publish refused", "client", a.cl.ID, "remote", a.cl.Net.Remote, "qos", 1, "code", code.Code, "err", why)
+		if a.cl.Properties.ProtocolVersion < 5 {
+			a.cl.Stop(code)
+			return
+		}
+	}
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: it.pid, ReasonCode: code.Code}
+	if why != nil {
+		ack.Properties.ReasonString = why.Error()
+	}
+	_ = a.cl.WritePacket(ack) // a closed connection: the client resends
+}
+
+// doneQoS1 completes an append submitted for a QoS 1 publish.
+func (op *pubOp) doneQoS1(r *engine.Request) {
+	a, it := op.acker, op.item
+	op.acker, op.item = nil, nil
+	a.complete(it, r)
+	op.s.putPub(op)
+}
