@@ -108,3 +108,18 @@ func NewRemotingCollector(server string, read func() remoting.ServerMetrics) pro
 			func(m *M) float64 { return float64(m.Connections) }),
 	}}
 }
+
+// NewReplicationCollector exports a master broker's replication state.
+// read is normally (*server.Broker).ReplicationMetrics.
+func NewReplicationCollector(read func() (slaves int, lagBytes int64)) prometheus.Collector {
+	type M = struct {
+		slaves int
+		lag    int64
+	}
+	return &snapshotCollector[M]{read: func() M { s, l := read(); return M{s, l} }, metrics: []metric[M]{
+		gauge("gannet_replication_slaves", "Slaves connected to this master's HA port now.", nil,
+			func(m *M) float64 { return float64(m.slaves) }),
+		gauge("gannet_replication_lag_bytes", "CommitLog bytes the furthest-behind connected slave has not acknowledged.", nil,
+			func(m *M) float64 { return float64(m.lag) }),
+	}}
+}

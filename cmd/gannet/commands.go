@@ -320,5 +320,6 @@ func registerBroker(p *perf.Perf, bs *server.Broker) error {
 		perf.NewEngineCollector(bs.Store().Metrics),
 		perf.NewBrokerCollector(bs.Broker().Metrics, bs.Broker().ConsumerLag),
 		perf.NewRemotingCollector("broker", bs.RemotingMetrics),
+		perf.NewReplicationCollector(func() (int, int64) { m := bs.ReplicationMetrics(); return m.Slaves, m.LagBytes }),
 	)
 }

@@ -115,7 +115,7 @@ func TestServerCommandsWriteProfileOnInterrupt(t *testing.T) {
 			t.Fatalf("standalone exited %d", rc)
 		}
 		for _, name := range []string{"gannet_commitlog_messages_total", "gannet_store_writable 1", `gannet_remoting_connections{server="namesrv"}`, "go_goroutines",
-			"gannet_broker_send_duration_seconds_count", `gannet_broker_pull_duration_seconds_count{held="true"}`} {
+			"gannet_broker_send_duration_seconds_count", `gannet_broker_pull_duration_seconds_count{held="true"}`, "gannet_replication_slaves 0", "gannet_replication_lag_bytes 0"} {
 			if !strings.Contains(scraped, name) {
 				t.Errorf("/metrics has no %s", name)
 			}

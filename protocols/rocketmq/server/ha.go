@@ -164,3 +164,22 @@ func (bs *Broker) AwaitReplicas(ctx context.Context, end int64) error {
 // IsSlave reports whether the broker is a slave (other front ends refuse
 // writes there).
 func (bs *Broker) IsSlave() bool { return bs.slave }
+
+// ReplicationMetrics is a master's replication state for the metrics
+// exporter.
+type ReplicationMetrics struct {
+	Slaves   int   // slaves connected now
+	LagBytes int64 // CommitLog bytes the furthest-behind slave lacks (0 without slaves)
+}
+
+// ReplicationMetrics reads the master's replication state (zero on a
+// slave or without an HA listener).
+func (bs *Broker) ReplicationMetrics() ReplicationMetrics {
+	offs := bs.SlaveOffsets()
+	m := ReplicationMetrics{Slaves: len(offs)}
+	end := bs.store.MaxPhysicalOffset()
+	for _, off := range offs {
+		m.LagBytes = max(m.LagBytes, end-off)
+	}
+	return m
+}
