@@ -3,6 +3,7 @@ package mqtt
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -35,6 +36,14 @@ func TestPubacksInOrder(t *testing.T) {
 		if pk.FixedHeader.Type != packets.Puback || pk.PacketID != uint16(i+1) {
 			t.Fatalf("answer %d: type %d id %d, want PUBACK %d", i, pk.FixedHeader.Type, pk.PacketID, i+1)
 		}
+	}
+	// Acknowledged means stored; the ConsumeQueue is built a moment later.
+	deadline := time.Now().Add(waitFor)
+	for e.store.DispatchedPhysicalOffset() < e.store.MaxPhysicalOffset() {
+		if time.Now().After(deadline) {
+			t.Fatal("dispatch did not catch up")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	var got []string
 	for q := int32(0); q < 8; q++ {
