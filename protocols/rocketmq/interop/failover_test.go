@@ -268,7 +268,7 @@ func TestFailoverKill9(t *testing.T) {
 	final := c.waitGroup("a master", 20*time.Second, func(s controller.GroupState) bool { return s.MasterID > 0 })
 	master := c.brokers[final.MasterID]
 	end := c.maxOffset(master.addr)
-	seen := c.readAll(master.addr)
+	seen := c.readAllOf(master.addr, load.acked)
 	lost, dups := 0, 0
 	for body := range load.acked {
 		if seen[body] == 0 {
@@ -431,7 +431,7 @@ func TestFailoverFrozenMaster(t *testing.T) {
 	t.Logf("broker %d frozen, broker %d master at epoch %d; %d sends acknowledged, other answers %v",
 		before.MasterID, after.MasterID, after.MasterEpoch, len(load.acked), load.others)
 	end := c.maxOffset(after.MasterAddr)
-	seen := c.readAll(after.MasterAddr)
+	seen := c.readAllOf(after.MasterAddr, load.acked)
 	for body := range load.acked {
 		if seen[body] == 0 {
 			t.Fatalf("acknowledged %q is not on the new master", body)

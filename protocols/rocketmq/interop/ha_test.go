@@ -356,6 +356,27 @@ func (g *haGroup) readAll(addr string) map[string]int {
 	return seen
 }
 
+// readAllOf reads haTopic from addr until it holds every body of want
+// (acknowledged means stored; the broker indexes a moment later) or 10 s
+// pass, and returns the last read.
+func (g *haGroup) readAllOf(addr string, want map[string]bool) map[string]int {
+	g.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seen := g.readAll(addr)
+		missing := 0
+		for body := range want {
+			if seen[body] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			return seen
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // runtimeInfo reads a broker's GET_BROKER_RUNTIME_INFO table.
 func (g *haGroup) runtimeInfo(addr string) map[string]string {
 	g.t.Helper()
@@ -452,7 +473,7 @@ func TestHASyncMasterKill9(t *testing.T) {
 	}
 
 	slaveEnd := g.maxOffset(g.slave.addr)
-	seen := g.readAll(g.slave.addr)
+	seen := g.readAllOf(g.slave.addr, load.acked)
 	var missing []string
 	for body := range load.acked {
 		if seen[body] == 0 {

@@ -232,7 +232,16 @@ func TestControlledFailover(t *testing.T) {
 		return resp != nil && resp.Code == remoting.ResSuccess
 	})
 	t.Logf("broker %d master at epoch %d; first send acknowledged %v after the old master stopped", v.MasterID, v.Epoch, time.Since(stoppedAt).Round(time.Millisecond))
-	seen := readTopic(t, cl, newMaster.addr, "Ctl")
+	var seen map[string]bool
+	eventually(t, "the new master to hold every acknowledged message", 10*time.Second, func() bool {
+		seen = readTopic(t, cl, newMaster.addr, "Ctl")
+		for body := range acked {
+			if !seen[body] {
+				return false
+			}
+		}
+		return true
+	})
 	for body := range acked {
 		if !seen[body] {
 			t.Fatalf("acknowledged %q missing on the new master", body)
