@@ -177,6 +177,15 @@ func Start(opts Options, store *engine.Store) (*Server, error) {
 		s.closeListeners()
 		return nil, err
 	}
+	if s.wsAddr != nil {
+		// mochi binds the WebSocket port on a goroutine of its own: Start
+		// returns once it accepts, so a client started right after can
+		// connect.
+		if err := waitAccepting(s.wsAddr.String(), 2*time.Second); err != nil {
+			s.mq.Close()
+			return nil, fmt.Errorf("mqtt: WebSocket listener %s: %w", s.wsAddr, err)
+		}
+	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.loop() }()
 	s.log.Info("mqtt listening", "tcp", s.Addr(), "ws", s.wsAddr, "tls", tlsConf != nil, "persist", opts.Persist,
@@ -311,4 +320,19 @@ func (s *Server) Close() error {
 		}
 	}
 	return err
+}
+
+// waitAccepting dials addr until a connection succeeds or d passes.
+func waitAccepting(addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
