@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gannetmq/gannet/engine/internal/atomicfile"
+	"github.com/gannetmq/gannet/engine/atomicfile"
 )
 
 // The checkpoint file is 4 KiB like RocketMQ's StoreCheckpoint, with its

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/gannetmq/gannet/engine/atomicfile"
 )
 
 // Epoch says that from StartOffset on, the CommitLog was written by the
@@ -20,7 +21,7 @@ type Epoch struct {
 }
 
 // EpochFile is a broker's epoch list, kept in a JSON file replaced
-// atomically (written beside it, synced, renamed, directory synced).
+// atomically (atomicfile).
 type EpochFile struct {
 	path string
 
@@ -103,31 +104,7 @@ func (f *EpochFile) save(entries []Epoch) error {
 	if err != nil {
 		return err
 	}
-	tmp := f.path + ".tmp"
-	w, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(b); err != nil {
-		w.Close()
-		return err
-	}
-	if err := w.Sync(); err != nil {
-		w.Close()
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, f.path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(f.path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(f.path, b)
 }
 
 // ConsistentPoint is where a broker with epochs local and log end

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gannetmq/gannet/engine/atomicfile"
 	"github.com/gannetmq/gannet/protocols/remoting"
 	"github.com/gannetmq/gannet/protocols/rocketmq/broker/config"
 )
@@ -687,18 +688,14 @@ func (c *clusterRun) printReady(took time.Duration, jsonPath string) {
 	fmt.Printf("stop with Ctrl-C or kill -TERM %d\n", os.Getpid())
 }
 
-// writeJSONFile replaces path with v as indented JSON, through a rename so
-// a reader never sees half a file.
+// writeJSONFile replaces path with v as indented JSON, atomically: a
+// reader never sees half a file.
 func writeJSONFile(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, append(data, '\n'))
 }
 
 // exitText describes how a process ended.

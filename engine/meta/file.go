@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/gannetmq/gannet/engine/internal/atomicfile"
+	"github.com/gannetmq/gannet/engine/atomicfile"
 )
 
 // DataVersion is RocketMQ's version stamp of a table (common/DataVersion):

@@ -12,6 +12,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/gannetmq/gannet/engine/atomicfile"
 	"github.com/gannetmq/gannet/engine/message"
 )
 
@@ -249,7 +250,7 @@ func (s *Server) saveRetained(force bool) error {
 	}
 	data, err := json.Marshal(&rf)
 	if err == nil {
-		err = writeAtomic(s.retainedPath(), data)
+		err = atomicfile.Write(s.retainedPath(), data)
 	}
 	s.retMu.Lock()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gannetmq/gannet/engine/atomicfile"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -542,7 +543,7 @@ func (ss *session) save() error {
 	}
 	ss.saveMu.Lock()
 	defer ss.saveMu.Unlock()
-	return writeAtomic(ss.s.sessionPath(ss.id), data)
+	return atomicfile.Write(ss.s.sessionPath(ss.id), data)
 }
 
 func (ss *session) remove() {
@@ -567,8 +568,8 @@ func (s *Server) loadSessions() error {
 	for _, e := range entries {
 		name := e.Name()
 		path := filepath.Join(dir, name)
-		if strings.HasSuffix(name, ".tmp") {
-			os.Remove(path) // a write that did not finish
+		if strings.Contains(name, ".json.tmp") {
+			os.Remove(path) // a write that did not finish (atomicfile's temporary)
 			continue
 		}
 		if !strings.HasSuffix(name, ".json") {
@@ -625,37 +626,4 @@ func (s *Server) storedSubscriptions() []storage.Subscription {
 		}
 	}
 	return out
-}
-
-// writeAtomic replaces path with data so that a crash leaves the old or
-// the new file, both complete: temp file, fsync, rename, directory fsync.
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cannot write %q: %w", path, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
