@@ -1,8 +1,6 @@
 package mqtt
 
 import (
-	"context"
-	"errors"
 	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -27,6 +25,7 @@ const maxPendingAcks = 256
 
 type ackItem struct {
 	pid    uint16
+	topic  string // for the log line of a refusal
 	ready  bool
 	status engine.Status
 	err    error
@@ -72,7 +71,7 @@ func (s *Server) dropAcker(cl *mochi.Client) {
 }
 
 // enqueue reserves the next PUBACK slot, waiting while the queue is full.
-func (a *acker) enqueue(pid uint16) (*ackItem, bool) {
+func (a *acker) enqueue(pid uint16, topic string) (*ackItem, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for len(a.queue) >= maxPendingAcks && !a.closed {
@@ -81,7 +80,7 @@ func (a *acker) enqueue(pid uint16) (*ackItem, bool) {
 	if a.closed {
 		return nil, false
 	}
-	it := &ackItem{pid: pid}
+	it := &ackItem{pid: pid, topic: topic}
 	a.queue = append(a.queue, it)
 	return it, true
 }
@@ -124,33 +123,12 @@ func (a *acker) run() {
 }
 
 func (a *acker) answer(it *ackItem) {
-	s := a.s
-	code, why := packets.CodeSuccess, error(nil)
-	switch it.status {
-	case engine.StatusOK:
-		if s.opts.Durable != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), s.opts.DurableTimeout)
-			if err := s.opts.Durable(ctx, it.end); err != nil {
-				code, why = packets.ErrUnspecifiedError, err
-			}
-			cancel()
-		}
-	case engine.StatusSystemBusy:
-		code, why = packets.ErrQuotaExceeded, errors.New("the store is busy")
-	default:
-		code, why = packets.ErrUnspecifiedError, errors.Join(errors.New("store answered "+it.status.String()), it.err)
+	if code, err := a.s.stored(it.status, it.err, it.end); err != nil {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: it.pid, TopicName: it.topic}
+		a.s.refuse(a.cl, &pk, code, err) // logs; MQTT 5: PUBACK with the code; 3.1.1: disconnect
+		return
 	}
-	if why != nil {
-		s.log.Warn("mqtt publish refused", "client", a.cl.ID, "remote", a.cl.Net.Remote, "qos", 1, "code", code.Code, "err", why)
-		if a.cl.Properties.ProtocolVersion < 5 {
-			a.cl.Stop(code)
-			return
-		}
-	}
-	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: it.pid, ReasonCode: code.Code}
-	if why != nil {
-		ack.Properties.ReasonString = why.Error()
-	}
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: it.pid}
 	_ = a.cl.WritePacket(ack) // a closed connection: the client resends
 }
 

@@ -115,7 +115,7 @@ func (s *Server) storePublish(clientID, remote string, pk *packets.Packet, a *ac
 		return packets.CodeSuccess, false, nil
 	}
 	if pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain && a != nil {
-		it, ok := a.enqueue(pk.PacketID)
+		it, ok := a.enqueue(pk.PacketID, pk.TopicName)
 		if !ok {
 			s.putPub(op)
 			return packets.ErrUnspecifiedError, false, errors.New("the connection is closing")
@@ -132,28 +132,34 @@ func (s *Server) storePublish(clientID, remote string, pk *packets.Packet, a *ac
 	st := s.store.Append(&op.req)
 	end, reqErr := op.req.End(), op.req.Err
 	s.putPub(op)
-	switch st {
-	case engine.StatusOK:
-	case engine.StatusSystemBusy:
-		return packets.ErrQuotaExceeded, false, errors.New("the store is busy")
-	default:
-		if reqErr != nil {
-			return packets.ErrUnspecifiedError, false, errors.Join(errors.New("store answered "+st.String()), reqErr)
-		}
-		return packets.ErrUnspecifiedError, false, errors.New("store answered " + st.String())
-	}
-	if s.opts.Durable != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.DurableTimeout)
-		err := s.opts.Durable(ctx, end)
-		cancel()
-		if err != nil {
-			return packets.ErrUnspecifiedError, false, err
-		}
+	if code, err := s.stored(st, reqErr, end); err != nil {
+		return code, false, err
 	}
 	if pk.FixedHeader.Retain {
 		s.retainedStored(pk)
 	}
 	return packets.CodeSuccess, false, nil
+}
+
+// stored turns an append's outcome into the reason code to answer the
+// publish with: success once the engine acknowledged and, if the broker
+// asks (Options.Durable, a SYNC_MASTER), a slave has the bytes up to end.
+func (s *Server) stored(st engine.Status, reqErr error, end int64) (packets.Code, error) {
+	switch st {
+	case engine.StatusOK:
+	case engine.StatusSystemBusy:
+		return packets.ErrQuotaExceeded, errors.New("the store is busy")
+	default:
+		return packets.ErrUnspecifiedError, errors.Join(errors.New("store answered "+st.String()), reqErr)
+	}
+	if s.opts.Durable != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.DurableTimeout)
+		defer cancel()
+		if err := s.opts.Durable(ctx, end); err != nil {
+			return packets.ErrUnspecifiedError, err
+		}
+	}
+	return packets.CodeSuccess, nil
 }
 
 // topicConfig returns the config of a RocketMQ topic, creating it on first
