@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gannetmq/gannet/engine"
@@ -93,9 +92,6 @@ type slaveConn struct {
 // are never negative, so a classic slave is never mistaken for one.
 const helloMarker = -2
 
-// helloMarkerBits is helloMarker as it goes on the wire.
-var helloMarkerBits = func() uint64 { v := int64(helloMarker); return uint64(v) }()
-
 // setWaiter waits until every broker of ids has acknowledged offset.
 type setWaiter struct {
 	offset int64
@@ -162,26 +158,20 @@ func (m *Master) allAckedLocked(ids []int64, offset int64) bool {
 // so a master cut off from its replicas cannot acknowledge what the group
 // would lose.
 func (m *Master) AwaitAll(ids []int64, offset int64, timeout time.Duration, done func(error)) {
-	var once atomic.Bool
-	finish := func(err error) {
-		if once.CompareAndSwap(false, true) {
-			done(err)
-		}
-	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		finish(ErrClosed)
+		done(ErrClosed)
 		return
 	}
 	if m.allAckedLocked(ids, offset) {
 		m.mu.Unlock()
-		finish(nil)
+		done(nil)
 		return
 	}
 	m.nextID++
 	id := m.nextID
-	m.setWaits[id] = &setWaiter{offset: offset, ids: ids, fn: finish}
+	m.setWaits[id] = &setWaiter{offset: offset, ids: ids, fn: done}
 	m.mu.Unlock()
 	time.AfterFunc(timeout, func() {
 		m.mu.Lock()
@@ -189,7 +179,7 @@ func (m *Master) AwaitAll(ids []int64, offset int64, timeout time.Duration, done
 		delete(m.setWaits, id)
 		m.mu.Unlock()
 		if pending {
-			finish(ErrTimeout)
+			done(ErrTimeout)
 		}
 	})
 }
@@ -456,16 +446,12 @@ func (m *Master) WaitForSlave(ctx context.Context, offset int64) error {
 // ErrClosed if the master closes. SYNC_MASTER sends complete through it:
 // one slave report completes every waiter it covers, a whole group commit.
 func (m *Master) Await(offset int64, timeout time.Duration, done func(error)) {
-	var once atomic.Bool
-	finish := func(err error) {
-		if once.CompareAndSwap(false, true) {
-			done(err)
-		}
-	}
-	id := m.register(offset, finish)
+	// A waiter leaves the table under m.mu exactly once, by a report, by
+	// Close or by this timer: done runs once.
+	id := m.register(offset, done)
 	time.AfterFunc(timeout, func() {
 		if m.cancel(id) {
-			finish(ErrTimeout)
+			done(ErrTimeout)
 		}
 	})
 }

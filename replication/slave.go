@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"time"
@@ -159,7 +160,7 @@ func (s *Slave) session(ctx context.Context, conn net.Conn) error {
 		defer t.Stop()
 		if s.opts.BrokerID > 0 {
 			var hello [16]byte
-			binary.BigEndian.PutUint64(hello[0:8], uint64(helloMarkerBits))
+			binary.BigEndian.PutUint64(hello[0:8], math.MaxUint64-1) // helloMarker, -2
 			binary.BigEndian.PutUint64(hello[8:16], uint64(s.opts.BrokerID))
 			conn.SetWriteDeadline(time.Now().Add(s.opts.HousekeepingInterval))
 			if _, err := conn.Write(hello[:]); err != nil {
