@@ -147,23 +147,29 @@ var ErrSlaveNotAvailable = errors.New("no slave in sync with the master; the mes
 // ErrSlaveNotAvailable at once if none is in sync, or an error after
 // syncFlushTimeout; on other roles it returns nil at once.
 func (bs *Broker) AwaitReplicas(ctx context.Context, end int64) error {
-	if !bs.syncMaster || bs.ha == nil || bs.ha.master == nil {
+	r := bs.replicas // the same rule RocketMQ sends follow
+	if r == nil {
 		return nil
 	}
-	if !bs.ha.master.InSync(bs.haMaxGap) {
+	if !r.InSync(bs.cfg.HAMaxGapNotInSync) {
 		return ErrSlaveNotAvailable
 	}
-	ctx, cancel := context.WithTimeout(ctx, bs.slaveWait)
-	defer cancel()
-	if err := bs.ha.master.WaitForSlave(ctx, end); err != nil {
-		return fmt.Errorf("no slave acknowledged the message in time; it is stored on the master: %w", err)
+	done := make(chan error, 1)
+	r.Await(end, bs.cfg.SyncFlushTimeout, func(err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("no slave acknowledged the message in time; it is stored on the master: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
 }
 
 // IsSlave reports whether the broker is a slave (other front ends refuse
 // writes there).
-func (bs *Broker) IsSlave() bool { return bs.slave }
+func (bs *Broker) IsSlave() bool { return bs.cfg.BrokerRole == config.Slave }
 
 // ReplicationMetrics is a master's replication state for the metrics
 // exporter.

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gannetmq/gannet/engine"
 	"github.com/gannetmq/gannet/protocols/remoting"
@@ -72,11 +71,9 @@ func (n *NameServer) Close() error {
 // remoting server, and its registration with the name servers.
 type Broker struct {
 	ha          *ha
-	setReplicas *setReplicas // controller mode, master: its SyncStateSet
-	syncMaster  bool
-	slave       bool
-	haMaxGap    int64
-	slaveWait   time.Duration
+	setReplicas *setReplicas    // controller mode, master: its SyncStateSet
+	cfg         config.Broker   // as started
+	replicas    broker.Replicas // what a SYNC_MASTER's sends wait for; nil otherwise
 	store       *engine.Store
 	dispatch    dispatchFanout
 	b           *broker.Broker
@@ -198,17 +195,15 @@ func StartBrokerWith(cfg *config.Broker, listen string, logger *slog.Logger, opt
 		return nil, fmt.Errorf("broker cannot listen on %s: %w", listen, err)
 	}
 	bs := &Broker{
-		syncMaster: cfg.BrokerRole == config.SyncMaster,
-		slave:      cfg.BrokerRole == config.Slave,
-		haMaxGap:   bo.HAMaxGapNotInSync,
-		slaveWait:  cfg.SyncFlushTimeout,
-		ha:         h,
-		dispatch:   fan,
-		store:      store,
-		b:          b,
-		srv:        srv,
-		client:     remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "broker-client")}),
-		stop:       make(chan struct{}),
+		cfg:      *cfg,
+		replicas: bo.Replicas,
+		ha:       h,
+		dispatch: fan,
+		store:    store,
+		b:        b,
+		srv:      srv,
+		client:   remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "broker-client")}),
+		stop:     make(chan struct{}),
 	}
 	bs.srvWG.Add(1)
 	go func() { defer bs.srvWG.Done(); srv.Serve() }()
