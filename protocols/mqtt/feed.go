@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"strings"
@@ -283,20 +284,10 @@ func (f *feed) releaseLocked(m *member) {
 				m.sess.release()
 			}
 			p.m, p.pid, p.redo = nil, 0, true
-			i, _ := slices.BinarySearchFunc(src.redo, p.off, func(q *pending, off int64) int { return cmp64(q.off, off) })
+			i, _ := slices.BinarySearchFunc(src.redo, p.off, func(q *pending, off int64) int { return cmp.Compare(q.off, off) })
 			src.redo = slices.Insert(src.redo, i, p)
 		}
 	}
-}
-
-func cmp64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ack completes the delivery pid of client id; false if it is not this
@@ -734,7 +725,7 @@ func (f *feed) send() {
 				d.m.sess.release()
 				d.p.m, d.p.redo = nil, true
 				src := d.p.src
-				j, _ := slices.BinarySearchFunc(src.redo, d.p.off, func(q *pending, off int64) int { return cmp64(q.off, off) })
+				j, _ := slices.BinarySearchFunc(src.redo, d.p.off, func(q *pending, off int64) int { return cmp.Compare(q.off, off) })
 				src.redo = slices.Insert(src.redo, j, d.p)
 			}
 			d.cl = nil

@@ -1,6 +1,7 @@
 package namesrv
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"sync"
@@ -504,19 +505,9 @@ func (t *RouteTable) Route(topic string) (rd TopicRouteData, ok bool) {
 	if len(rd.BrokerDatas) == 0 {
 		return TopicRouteData{}, false
 	}
-	slices.SortFunc(rd.QueueDatas, func(a, b QueueData) int { return cmpString(a.BrokerName, b.BrokerName) })
-	slices.SortFunc(rd.BrokerDatas, func(a, b BrokerData) int { return cmpString(a.BrokerName, b.BrokerName) })
+	slices.SortFunc(rd.QueueDatas, func(a, b QueueData) int { return cmp.Compare(a.BrokerName, b.BrokerName) })
+	slices.SortFunc(rd.BrokerDatas, func(a, b BrokerData) int { return cmp.Compare(a.BrokerName, b.BrokerName) })
 	return rd, true
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ClusterInfo returns a copy of every registered broker name and cluster.
