@@ -23,10 +23,7 @@ func AppendOffsetMsgID(dst []byte, storeHost Host, physOffset int64) []byte {
 	n := copy(raw[:], storeHost.IP[:hostLen(storeHost.IPv6)-4])
 	binary.BigEndian.PutUint32(raw[n:], uint32(storeHost.Port))
 	binary.BigEndian.PutUint64(raw[n+4:], uint64(physOffset))
-	for _, c := range raw[:n+12] {
-		dst = append(dst, hexUpper[c>>4], hexUpper[c&0x0F])
-	}
-	return dst
+	return appendHex(dst, raw[:n+12])
 }
 
 // ParseOffsetMsgID decodes an offset message id of 32 (IPv4) or 56 (IPv6)

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -784,7 +785,5 @@ func groupName(share string) string {
 	if validRocketTopic(share) && len(prefix)+len(share) <= 120 && !strings.ContainsAny(share, "%|") {
 		return prefix + share
 	}
-	return prefix + string(appendHex(nil, []byte{
-		byte(topicHash(share) >> 24), byte(topicHash(share) >> 16), byte(topicHash(share) >> 8), byte(topicHash(share)),
-	}))
+	return fmt.Sprintf("%s%08X", prefix, topicHash(share))
 }

@@ -2,13 +2,9 @@ package mqtt
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
-	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -93,7 +89,7 @@ func (s *Server) storePublish(clientID, remote string, pk *packets.Packet, a *ac
 	}
 	now := time.Now()
 	op := s.getPub()
-	props, err := appendPublishProps(op.props[:0], pk, clientID, s.uniq.next(now), now.UnixMilli())
+	props, err := appendPublishProps(op.props[:0], pk, clientID, s.uniq.Next(now), now.UnixMilli())
 	op.props = props
 	if err != nil {
 		s.putPub(op)
@@ -242,51 +238,19 @@ func (s *Server) refuse(cl *mochi.Client, pk *packets.Packet, code packets.Code,
 	return packets.ErrRejectPacket
 }
 
-// uniqIDs makes UNIQ_KEYs in the shape of RocketMQ's
-// MessageClientIDSetter: hex(ip ‖ pid int16 ‖ random int32) followed by
-// hex(ms since the start of the month int32 ‖ counter int16), as the
-// broker makes them for producers that send none.
-type uniqIDs struct {
-	prefix  []byte
-	counter atomic.Uint32
-}
-
-func (u *uniqIDs) init() {
-	var raw []byte
-	ip := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+// hostIP is the address UNIQ_KEYs carry: the first non-loopback IPv4
+// address of the machine, else 127.0.0.1.
+func hostIP() netip.Addr {
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {
 			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
 				if v4 := n.IP.To4(); v4 != nil {
-					ip = netip.AddrFrom4([4]byte(v4))
-					break
+					return netip.AddrFrom4([4]byte(v4))
 				}
 			}
 		}
 	}
-	a := ip.As4()
-	raw = append(raw, a[:]...)
-	raw = binary.BigEndian.AppendUint16(raw, uint16(os.Getpid()))
-	raw = binary.BigEndian.AppendUint32(raw, rand.Uint32())
-	u.prefix = appendHex(nil, raw)
-}
-
-func (u *uniqIDs) next(now time.Time) string {
-	y, m, _ := now.Date()
-	start := time.Date(y, m, 1, 0, 0, 0, 0, now.Location())
-	var raw [6]byte
-	binary.BigEndian.PutUint32(raw[:], uint32(now.Sub(start).Milliseconds()))
-	binary.BigEndian.PutUint16(raw[4:], uint16(u.counter.Add(1)))
-	var buf [32]byte
-	return string(appendHex(append(buf[:0], u.prefix...), raw[:]))
-}
-
-func appendHex(dst, b []byte) []byte {
-	const digits = "0123456789ABCDEF"
-	for _, c := range b {
-		dst = append(dst, digits[c>>4], digits[c&0x0F])
-	}
-	return dst
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
 }
 
 // willInfo is a will taken over from mochi at CONNECT, so that it goes

@@ -16,6 +16,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/gannetmq/gannet/engine"
+	"github.com/gannetmq/gannet/engine/message"
 )
 
 // Server is a running MQTT front end.
@@ -31,7 +32,7 @@ type Server struct {
 	tcp    *listeners.TCP
 	wsAddr net.Addr
 
-	uniq    uniqIDs
+	uniq    message.UniqKeys
 	topicMu sync.Mutex // serialises topic creation
 	pubs    sync.Pool  // *pubOp
 
@@ -90,7 +91,7 @@ func Start(opts Options, store *engine.Store) (*Server, error) {
 			return nil, fmt.Errorf("mqtt: %w", err)
 		}
 	}
-	s.uniq.init()
+	s.uniq.Init(hostIP())
 
 	var a *Auth
 	if opts.AuthFile != "" {

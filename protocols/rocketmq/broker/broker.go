@@ -261,7 +261,7 @@ type Broker struct {
 	clients *clients
 	holder  *pullHolder
 	locks   lockTable // orderly-consumption queue locks (locks.go)
-	uniq    uniqIDs
+	uniq    message.UniqKeys
 
 	// topicMu serialises the creation of topics, so two first senders do
 	// not overwrite each other's config.
@@ -312,7 +312,7 @@ func New(opts Options, store *engine.Store) (*Broker, error) {
 		registerNow: make(chan struct{}, 1),
 		metrics:     newBrokerMetrics(),
 	}
-	b.uniq.init(ip)
+	b.uniq.Init(ip)
 	b.sched = schedule.New(store, levels, opts.Logger)
 	b.clients = newClients(b)
 	b.holder = newPullHolder(b)

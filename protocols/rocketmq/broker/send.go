@@ -5,11 +5,9 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gannetmq/gannet/engine"
@@ -326,7 +324,7 @@ func (b *Broker) buildSingle(op *sendOp, h *sendHeader, queueID, sysFlag int32, 
 	// up front so the slices into it never move.
 	need := len(props) + 1 + len(propCluster) + len(b.opts.ClusterName) + 2 + len(propDelay) + 5
 	if !hasUniq {
-		need += len(message.PropertyUniqID) + 2 + len(b.uniq.prefix) + 12
+		need += len(message.PropertyUniqID) + 2 + b.uniq.Len()
 	}
 	if !b.opts.RequestBodyRetained {
 		need += len(body)
@@ -357,7 +355,7 @@ func (b *Broker) buildSingle(op *sendOp, h *sendHeader, queueID, sysFlag int32, 
 	if hasUniq {
 		op.uniqKey = string(uniq)
 	} else {
-		op.uniqKey = b.uniq.next(b.opts.Now())
+		op.uniqKey = b.uniq.Next(b.opts.Now())
 		buf = message.AppendProperty(buf, message.PropertyUniqID, op.uniqKey)
 	}
 	buf = message.AppendProperty(buf, propCluster, b.opts.ClusterName)
@@ -629,44 +627,4 @@ func (b *Broker) sendDoneResponse(req *remoting.Command, op *sendOp, r *engine.R
 		resp = b.sendResponse(req, remoting.ResSystemError, "store answered "+r.Status.String())
 	}
 	return resp
-}
-
-// uniqIDs makes the UNIQ_KEY of messages that arrive without one, in the
-// shape of MessageClientIDSetter: hex(ip ‖ pid int16 ‖ random int32)
-// followed by hex(ms since the start of the month int32 ‖ counter int16).
-type uniqIDs struct {
-	prefix  string
-	counter atomic.Uint32
-}
-
-func (u *uniqIDs) init(ip netip.Addr) {
-	var raw []byte
-	if ip.Is4() || ip.Is4In6() {
-		a := ip.Unmap().As4()
-		raw = append(raw, a[:]...)
-	} else {
-		a := ip.As16()
-		raw = append(raw, a[:]...)
-	}
-	raw = binary.BigEndian.AppendUint16(raw, uint16(os.Getpid()))
-	raw = binary.BigEndian.AppendUint32(raw, rand.Uint32())
-	u.prefix = hexString(raw)
-}
-
-func (u *uniqIDs) next(now time.Time) string {
-	y, m, _ := now.Date()
-	start := time.Date(y, m, 1, 0, 0, 0, 0, now.Location())
-	var raw [6]byte
-	binary.BigEndian.PutUint32(raw[:], uint32(now.Sub(start).Milliseconds()))
-	binary.BigEndian.PutUint16(raw[4:], uint16(u.counter.Add(1)))
-	return u.prefix + hexString(raw[:])
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&0x0F])
-	}
-	return string(out)
 }
