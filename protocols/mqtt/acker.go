@@ -37,11 +37,15 @@ type acker struct {
 	s  *Server
 	cl *mochi.Client
 
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queue  []*ackItem
-	closed bool
-	done   chan struct{}
+	mu   sync.Mutex
+	cond *sync.Cond
+	// ring holds the publishes awaiting their PUBACK, in arrival order:
+	// sequence numbers head (the next to answer) to tail (the next to
+	// take), slot seq%maxPendingAcks. No allocation per publish.
+	ring       [maxPendingAcks]ackItem
+	head, tail uint64
+	closed     bool
+	done       chan struct{}
 }
 
 // ackerFor returns the connection's acker, starting it on first use.
@@ -70,24 +74,27 @@ func (s *Server) dropAcker(cl *mochi.Client) {
 	}
 }
 
-// enqueue reserves the next PUBACK slot, waiting while the queue is full.
-func (a *acker) enqueue(pid uint16, topic string) (*ackItem, bool) {
+// enqueue reserves the next PUBACK slot, waiting while the ring is full,
+// and returns its sequence number.
+func (a *acker) enqueue(pid uint16, topic string) (uint64, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for len(a.queue) >= maxPendingAcks && !a.closed {
+	for a.tail-a.head >= maxPendingAcks && !a.closed {
 		a.cond.Wait()
 	}
 	if a.closed {
-		return nil, false
+		return 0, false
 	}
-	it := &ackItem{pid: pid, topic: topic}
-	a.queue = append(a.queue, it)
-	return it, true
+	seq := a.tail
+	a.ring[seq%maxPendingAcks] = ackItem{pid: pid, topic: topic}
+	a.tail++
+	return seq, true
 }
 
 // complete records an append's outcome; called on the engine's goroutine.
-func (a *acker) complete(it *ackItem, r *engine.Request) {
+func (a *acker) complete(seq uint64, r *engine.Request) {
 	a.mu.Lock()
+	it := &a.ring[seq%maxPendingAcks]
 	it.ready, it.status, it.err, it.end = true, r.Status, r.Err, r.End()
 	a.mu.Unlock()
 	a.cond.Broadcast()
@@ -106,19 +113,20 @@ func (a *acker) run() {
 	defer close(a.done)
 	for {
 		a.mu.Lock()
-		for !a.closed && (len(a.queue) == 0 || !a.queue[0].ready) {
+		for !a.closed && (a.head == a.tail || !a.ring[a.head%maxPendingAcks].ready) {
 			a.cond.Wait()
 		}
 		if a.closed {
 			a.mu.Unlock()
 			return
 		}
-		it := a.queue[0]
-		a.queue[0] = nil
-		a.queue = a.queue[1:]
+		slot := &a.ring[a.head%maxPendingAcks]
+		it := *slot
+		*slot = ackItem{}
+		a.head++
 		a.mu.Unlock()
 		a.cond.Broadcast() // room for a waiting enqueue
-		a.answer(it)
+		a.answer(&it)
 	}
 }
 
@@ -134,8 +142,8 @@ func (a *acker) answer(it *ackItem) {
 
 // doneQoS1 completes an append submitted for a QoS 1 publish.
 func (op *pubOp) doneQoS1(r *engine.Request) {
-	a, it := op.acker, op.item
-	op.acker, op.item = nil, nil
-	a.complete(it, r)
+	a, seq := op.acker, op.seq
+	op.acker = nil
+	a.complete(seq, r)
 	op.s.putPub(op)
 }

@@ -35,7 +35,7 @@ type pubOp struct {
 	props []byte
 
 	acker *acker // QoS 1 publishes acknowledged on completion (acker.go)
-	item  *ackItem
+	seq   uint64 // its PUBACK's place in the acker
 }
 
 const maxPooledProps = 4 << 10
@@ -111,12 +111,12 @@ func (s *Server) storePublish(clientID, remote string, pk *packets.Packet, a *ac
 		return packets.CodeSuccess, false, nil
 	}
 	if pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain && a != nil {
-		it, ok := a.enqueue(pk.PacketID, pk.TopicName)
+		seq, ok := a.enqueue(pk.PacketID, pk.TopicName)
 		if !ok {
 			s.putPub(op)
 			return packets.ErrUnspecifiedError, false, errors.New("the connection is closing")
 		}
-		op.acker, op.item = a, it
+		op.acker, op.seq = a, seq
 		op.req.Done = op.doneQoS1
 		s.store.Submit(&op.req)
 		return packets.CodeSuccess, true, nil
