@@ -75,7 +75,7 @@ type Broker struct {
 	cfg         config.Broker   // as started
 	replicas    broker.Replicas // what a SYNC_MASTER's sends wait for; nil otherwise
 	store       *engine.Store
-	dispatch    dispatchFanout
+	dispatch    *dispatchFanout
 	b           *broker.Broker
 	srv         *remoting.Server
 	client      *remoting.Client
@@ -142,7 +142,7 @@ func StartBrokerWith(cfg *config.Broker, listen string, logger *slog.Logger, opt
 	eo := cfg.EngineOptions()
 	eo.Logger = logger
 	hook := &broker.DispatchHook{}
-	fan := dispatchFanout{}
+	fan := new(dispatchFanout)
 	fan.add(hook.OnDispatch)
 	eo.OnDispatch = fan.call
 	store, err := engine.Open(eo)
@@ -227,13 +227,10 @@ func (bs *Broker) OnDispatch(fn func()) { bs.dispatch.add(fn) }
 // dispatchFanout calls every registered function; adding is rare and
 // copies the list, calling is lock-free.
 type dispatchFanout struct {
-	fns *atomic.Pointer[[]func()]
+	fns atomic.Pointer[[]func()]
 }
 
 func (f *dispatchFanout) add(fn func()) {
-	if f.fns == nil {
-		f.fns = new(atomic.Pointer[[]func()])
-	}
 	for {
 		old := f.fns.Load()
 		var next []func()
