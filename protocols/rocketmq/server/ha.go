@@ -23,7 +23,6 @@ type ha struct {
 
 	cancel context.CancelFunc // slaves only
 	wg     sync.WaitGroup
-	failed chan error // a slave's replication stopped for good
 }
 
 // haListenAddr is where a master accepts slaves: the broker's listen host
@@ -65,7 +64,7 @@ func startMasterHA(cfg *config.Broker, listen string, store *engine.Store, logge
 // master's metadata every broker.SlaveSyncInterval.
 func startSlaveHA(cfg *config.Broker, store *engine.Store, b *broker.Broker, client broker.NamesrvClient, stop <-chan struct{}, slaveID int64, logger *slog.Logger) *ha {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &ha{cancel: cancel, failed: make(chan error, 1)}
+	h := &ha{cancel: cancel}
 	haAddr := func() string {
 		if cfg.HAMasterAddress != "" {
 			return cfg.HAMasterAddress
@@ -84,7 +83,6 @@ func startSlaveHA(cfg *config.Broker, store *engine.Store, b *broker.Broker, cli
 		defer h.wg.Done()
 		if err := s.Run(ctx); err != nil {
 			logger.Error("replication stopped; this slave keeps serving reads of what it has, and will not copy its master until the cause is fixed and it restarts", "err", err)
-			h.failed <- err
 		}
 	}()
 	go func() {
@@ -92,15 +90,6 @@ func startSlaveHA(cfg *config.Broker, store *engine.Store, b *broker.Broker, cli
 		b.SlaveSyncLoop(stop, client, b.MasterAddr, broker.SlaveSyncInterval)
 	}()
 	return h
-}
-
-// Failed reports a slave's replication stopping for good (nil channel on a
-// master).
-func (h *ha) Failed() <-chan error {
-	if h == nil {
-		return nil
-	}
-	return h.failed
 }
 
 // close stops replication and waits for its goroutines.
@@ -133,10 +122,6 @@ func (bs *Broker) SlaveOffsets() map[string]int64 {
 	}
 	return bs.ha.master.SlaveOffsets()
 }
-
-// ReplicationFailed is closed-over by the gannet command: it receives the
-// error that stopped a slave's replication for good.
-func (bs *Broker) ReplicationFailed() <-chan error { return bs.ha.Failed() }
 
 // ErrSlaveNotAvailable is AwaitReplicas' answer when no slave is in sync.
 var ErrSlaveNotAvailable = errors.New("no slave in sync with the master; the message is stored on the master only")
