@@ -1,13 +1,11 @@
 package mqtt
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -800,84 +798,26 @@ func TestAuthServerAnonymous(t *testing.T) {
 	}
 }
 
-// rawV5 is an MQTT 5 client made of mochi's packet codec, since paho's Go
+// rawV5 is the raw client of the harness speaking MQTT 5, since paho's Go
 // client speaks 3.1.1 only: enough to read the v5 reason codes.
-type rawV5 struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-}
+type rawV5 struct{ *raw }
 
 func dialV5(t *testing.T, addr string) *rawV5 {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &rawV5{t: t, conn: c, r: bufio.NewReader(c)}
+	r := dialRaw(t, addr)
+	r.v = 5
+	return &rawV5{r}
 }
 
-func (c *rawV5) send(pk packets.Packet) {
-	c.t.Helper()
-	pk.ProtocolVersion = 5
-	var buf bytes.Buffer
-	var err error
-	switch pk.FixedHeader.Type {
-	case packets.Connect:
-		err = pk.ConnectEncode(&buf)
-	case packets.Publish:
-		err = pk.PublishEncode(&buf)
-	case packets.Subscribe:
-		pk.FixedHeader.Qos = 1 // the fixed header flags SUBSCRIBE requires
-		err = pk.SubscribeEncode(&buf)
-	default:
-		c.t.Fatalf("rawV5 cannot send packet type %d", pk.FixedHeader.Type)
-	}
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if _, err := c.conn.Write(buf.Bytes()); err != nil {
-		c.t.Fatal(err)
-	}
-}
+func (c *rawV5) send(pk packets.Packet) { c.t.Helper(); c.write(pk) }
 
 // recv returns the next packet, or one of type 0 if the server closed the
 // connection.
 func (c *rawV5) recv() packets.Packet {
 	c.t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	pk := packets.Packet{ProtocolVersion: 5}
-	hb, err := c.r.ReadByte()
+	pk, err := c.read()
 	if errors.Is(err, io.EOF) {
-		return pk
-	}
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := pk.FixedHeader.Decode(hb); err != nil {
-		c.t.Fatal(err)
-	}
-	n, _, err := packets.DecodeLength(c.r)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	pk.FixedHeader.Remaining = n // the decoders read optional fields by it
-	body := make([]byte, n)
-	if _, err := io.ReadFull(c.r, body); err != nil {
-		c.t.Fatal(err)
-	}
-	switch pk.FixedHeader.Type {
-	case packets.Connack:
-		err = pk.ConnackDecode(body)
-	case packets.Suback:
-		err = pk.SubackDecode(body)
-	case packets.Puback:
-		err = pk.PubackDecode(body)
-	case packets.Publish:
-		err = pk.PublishDecode(body)
-	case packets.Disconnect:
-		err = pk.DisconnectDecode(body)
+		return packets.Packet{ProtocolVersion: 5}
 	}
 	if err != nil {
 		c.t.Fatal(err)

@@ -213,6 +213,7 @@ func (r *raw) write(pk packets.Packet) {
 	case packets.Publish:
 		err = pk.PublishEncode(&buf)
 	case packets.Subscribe:
+		pk.FixedHeader.Qos = 1 // the fixed header flags SUBSCRIBE requires
 		err = pk.SubscribeEncode(&buf)
 	case packets.Puback:
 		err = pk.PubackEncode(&buf)
