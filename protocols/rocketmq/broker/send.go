@@ -540,39 +540,51 @@ func (op *sendOp) done(r *engine.Request) {
 	} else {
 		resp = b.sendDoneResponse(req, op, r)
 	}
-	conn, oneway, start, end := op.conn, op.oneway, op.start, r.End()
+	a := sendAnswer{conn: op.conn, resp: resp, start: op.start, counted: counted, oneway: op.oneway}
+	end := r.End()
 	if op.held != nil {
 		op.held.Free()
 		op.held = nil
 	}
 	b.putSendOp(op)
-	answer := func() {
-		if counted {
-			b.metrics.sendAnswered(resp.Code, start)
-		}
-		if !oneway {
-			if err := conn.Send(resp); err != nil {
-				b.log.Debug("cannot send response", "peer", conn.RemoteAddr(), "err", err)
-			}
-		}
-	}
 	if resp.Code != remoting.ResSuccess || !counted || !b.waitsForSlave() {
-		answer()
+		b.answerSend(a)
 		return
 	}
 	// SYNC_MASTER (CommitLog.handleHA): the message is stored either way;
 	// the code tells the producer whether a slave has it too.
 	if !b.opts.Replicas.InSync(b.opts.HAMaxGapNotInSync) {
 		resp.Code, resp.Remark = remoting.ResSlaveNotAvailable, "no slave in sync with the master; the message is stored on the master only"
-		answer()
+		b.answerSend(a)
 		return
 	}
 	b.opts.Replicas.Await(end, b.opts.SlaveWait, func(err error) {
 		if err != nil {
 			resp.Code, resp.Remark = remoting.ResFlushSlaveTimeout, "no slave acknowledged the message in time; it is stored on the master: "+err.Error()
 		}
-		answer()
+		b.answerSend(a)
 	})
+}
+
+// sendAnswer is what answering a completed send needs once its op went
+// back to the pool.
+type sendAnswer struct {
+	conn    remoting.Conn
+	resp    *remoting.Command
+	start   time.Time
+	counted bool // a send, not a send-back: counted in the metrics
+	oneway  bool
+}
+
+func (b *Broker) answerSend(a sendAnswer) {
+	if a.counted {
+		b.metrics.sendAnswered(a.resp.Code, a.start)
+	}
+	if !a.oneway {
+		if err := a.conn.Send(a.resp); err != nil {
+			b.log.Debug("cannot send response", "peer", a.conn.RemoteAddr(), "err", err)
+		}
+	}
 }
 
 // sendDoneResponse maps a completed send onto its response
