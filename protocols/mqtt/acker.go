@@ -48,16 +48,17 @@ type acker struct {
 	done       chan struct{}
 }
 
-// ackerFor returns the connection's acker, starting it on first use.
+// ackerFor returns the connection's acker, starting it on first use. It
+// runs for every QoS 1 publish: a sync.Map keeps it off the server's lock.
 func (s *Server) ackerFor(cl *mochi.Client) *acker {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.ackers[cl]; a != nil {
-		return a
+	if a, ok := s.ackers.Load(cl); ok {
+		return a.(*acker)
 	}
 	a := &acker{s: s, cl: cl, done: make(chan struct{})}
 	a.cond = sync.NewCond(&a.mu)
-	s.ackers[cl] = a
+	if prev, loaded := s.ackers.LoadOrStore(cl, a); loaded {
+		return prev.(*acker)
+	}
 	go a.run()
 	return a
 }
@@ -65,12 +66,8 @@ func (s *Server) ackerFor(cl *mochi.Client) *acker {
 // dropAcker stops a closed connection's acker; acks not yet written are
 // dropped (the client resends those publishes: at least once).
 func (s *Server) dropAcker(cl *mochi.Client) {
-	s.mu.Lock()
-	a := s.ackers[cl]
-	delete(s.ackers, cl)
-	s.mu.Unlock()
-	if a != nil {
-		a.close()
+	if a, ok := s.ackers.LoadAndDelete(cl); ok {
+		a.(*acker).close()
 	}
 }
 

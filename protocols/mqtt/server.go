@@ -45,11 +45,12 @@ type Server struct {
 	sessions map[string]*session        // by client id: connected clients and persistent sessions
 	groups   map[string]*feed           // shared subscriptions by share name
 	wills    map[*mochi.Client]willInfo // wills taken over from mochi, by connection
-	ackers   map[*mochi.Client]*acker   // QoS 1 PUBACK writers, by connection
 	delayed  map[string]*time.Timer     // wills waiting for their delay, by client id
 	feedsMu  sync.Mutex                 // guards feedSet; taken last
 	feedSet  map[*feed]bool             // every running feed
 	feeds    atomic.Pointer[[]*feed]    // feedSet as a list, for Notify
+
+	ackers sync.Map // *mochi.Client → *acker: QoS 1 PUBACK writers (acker.go)
 
 	closing atomic.Bool
 	wake    chan struct{}
@@ -74,7 +75,6 @@ func Start(opts Options, store *engine.Store) (*Server, error) {
 		sessions: map[string]*session{},
 		groups:   map[string]*feed{},
 		wills:    map[*mochi.Client]willInfo{},
-		ackers:   map[*mochi.Client]*acker{},
 		delayed:  map[string]*time.Timer{},
 		feedSet:  map[*feed]bool{},
 		wake:     make(chan struct{}, 1),
