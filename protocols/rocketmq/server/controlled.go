@@ -95,7 +95,7 @@ func RunControlled(ctx context.Context, cfg config.Broker, listen string, ctl Co
 		if view.MasterID == cfg.BrokerID {
 			bs, err = startControlledMaster(cfg, listen, epochs, view, log)
 		} else {
-			bs, err = startControlledSlave(ctx, cfg, listen, epochs, view, rc, log)
+			bs, err = startControlledSlave(ctx, cfg, listen, epochs, end, view, rc, log)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -183,7 +183,8 @@ func startControlledMaster(cfg config.Broker, listen string, epochs *replication
 	return bs, nil
 }
 
-func startControlledSlave(ctx context.Context, cfg config.Broker, listen string, epochs *replication.EpochFile, view GroupView, rc *remoting.Client, log *slog.Logger) (*Broker, error) {
+// end is the local log's end (the store is closed).
+func startControlledSlave(ctx context.Context, cfg config.Broker, listen string, epochs *replication.EpochFile, end int64, view GroupView, rc *remoting.Client, log *slog.Logger) (*Broker, error) {
 	// The master's epochs, to find where this log agrees with it.
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	resp, err := rc.Invoke(cctx, view.MasterAddr, remoting.NewRequest(remoting.ReqGetBrokerEpochCache, nil, nil))
@@ -198,10 +199,6 @@ func startControlledSlave(ctx context.Context, cfg config.Broker, listen string,
 	}
 	if resp.Code != remoting.ResSuccess || err != nil {
 		return nil, fmt.Errorf("%w: master %s answered its epochs with %s %s (%v)", errRetry, view.MasterAddr, remoting.ResponseCodeName(resp.Code), resp.Remark, err)
-	}
-	end, err := storeEnd(cfg)
-	if err != nil {
-		return nil, err
 	}
 	if end > 0 {
 		point := replication.ConsistentPoint(epochs.Entries(), end, remote.Epochs, remote.MaxOffset)
