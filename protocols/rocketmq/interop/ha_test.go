@@ -90,6 +90,7 @@ type haGroup struct {
 	master *gannetProc
 	slave  *gannetProc
 	client *remoting.Client
+	given  map[string]bool // addresses freeAddr handed out
 }
 
 // startHAGroup starts a name server, a master with role masterRole and one
@@ -124,12 +125,25 @@ func startHAGroup(t *testing.T, masterRole, flush string) *haGroup {
 	return g
 }
 
+// freeAddr returns a loopback address that was free a moment ago and that
+// the group has not handed out before (a port just closed may come back
+// at once, and a broker refuses the same port for listenPort and
+// haListenPort).
 func (g *haGroup) freeAddr() string {
-	port, err := freePort()
-	if err != nil {
-		g.t.Fatal(err)
+	for {
+		port, err := freePort()
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if !g.given[addr] {
+			if g.given == nil {
+				g.given = map[string]bool{}
+			}
+			g.given[addr] = true
+			return addr
+		}
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // startBroker writes the broker's properties and starts it.
