@@ -171,8 +171,9 @@ func TestControlledFailover(t *testing.T) {
 		}()
 	}
 	brokers := map[int64]*controlledBroker{}
+	ports := servertest.FreePorts(t, 6) // a client and an HA port per broker
 	for id := int64(1); id <= 3; id++ {
-		port, haPort := servertest.FreePort(t), servertest.FreePort(t)
+		port, haPort := ports[2*(id-1)], ports[2*(id-1)+1]
 		dir := t.TempDir()
 		cfg := config.Default()
 		sets := append([]string{

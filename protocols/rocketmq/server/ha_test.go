@@ -22,13 +22,14 @@ import (
 // free loopback ports, registered with nsAddr.
 func haBroker(t *testing.T, logs *servertest.LogBuffer, nsAddr, dir, role string, id int, sets ...string) (*server.Broker, string) {
 	t.Helper()
-	port := servertest.FreePort(t)
+	ports := servertest.FreePorts(t, 2)
+	port := ports[0]
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cfg := config.Default()
 	base := []string{
 		"brokerClusterName=HACluster", "brokerName=broker-ha", fmt.Sprintf("brokerId=%d", id), "brokerRole=" + role,
 		"brokerIP1=127.0.0.1", "brokerIP2=127.0.0.1", fmt.Sprintf("listenPort=%d", port),
-		fmt.Sprintf("haListenPort=%d", servertest.FreePort(t)), "namesrvAddr=" + nsAddr,
+		fmt.Sprintf("haListenPort=%d", ports[1]), "namesrvAddr=" + nsAddr,
 		"storePathRootDir=" + dir, "storePathCommitLog=" + dir + "/commitlog", "syncFlushTimeout=2000",
 	}
 	if err := cfg.Apply(append(append(base, servertest.SmallStore...), sets...)); err != nil {

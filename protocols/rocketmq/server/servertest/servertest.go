@@ -35,6 +35,23 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
+// FreePorts returns n distinct loopback ports that were free a moment
+// ago: all are held open until the last is chosen, so none repeats (as
+// FreePort called twice in a row may).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
 // LogBuffer collects servers' logs (a slog handler's writer) so a failing
 // test can show them; it keeps at most about 1 MiB.
 type LogBuffer struct {
